@@ -1,0 +1,41 @@
+# vps-harness: `make demo` shows it working, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup host test unit demo lint clean
+
+## setup: a Docker engine that answers, bootstrap tools, and the virtualenv
+setup: host $(STAMP)
+
+host:
+	bash scripts/setup-host
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+## test: the whole suite, in parallel, against real containers
+test: setup
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+## unit: the tests that need no Docker engine
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/plugin $(PYTEST_ARGS)
+
+## demo: make the ubuntu:16.04 VPS image (once) and show it
+demo: setup
+	$(BIN)/vps-harness images build ubuntu:16.04
+	$(BIN)/vps-harness images ls
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests vps_images
+	$(BIN)/ruff format --check harness tests vps_images
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,64 @@
+"""Settings read from the environment, in one place, once.
+
+Every knob has a default that works on a developer's laptop and in CI; the
+environment overrides it. The pytest plugin layers its options on top.
+
+>>> cfg = HarnessConfig.from_env({"VPS_HARNESS_PULL": "never"})
+>>> cfg.pull
+False
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={env[name]!r} is not a yes/no value; use 1 or 0")
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """What vps-harness needs to know about where it runs.
+
+    ``cache_dir``: locks and bootstrap work (``VPS_HARNESS_CACHE_DIR``,
+    default ``$XDG_CACHE_HOME/vps-harness``).
+    ``pull``: whether to try ``docker pull`` for a base image
+    (``VPS_HARNESS_PULL``, default yes).
+    ``verify_bootstrap``: whether debootstrap checks archive signatures
+    (``VPS_HARNESS_INSECURE_BOOTSTRAP=1`` turns it off, with a warning).
+    ``docker_timeout``: seconds a Docker API call may take.
+    """
+
+    cache_dir: Path
+    pull: bool = True
+    verify_bootstrap: bool = True
+    docker_timeout: int = 600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HarnessConfig:
+        env = os.environ if env is None else env
+        cache_root = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return cls(
+            cache_dir=Path(env.get("VPS_HARNESS_CACHE_DIR") or Path(cache_root) / "vps-harness"),
+            pull=_flag(env, "VPS_HARNESS_PULL", True),
+            verify_bootstrap=not _flag(env, "VPS_HARNESS_INSECURE_BOOTSTRAP", False),
+            docker_timeout=int(env.get("VPS_HARNESS_DOCKER_TIMEOUT", "600")),
+        )
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.cache_dir / "locks"

@@ -1,0 +1,37 @@
+"""The Docker engine: one way to reach it, one sentence when it cannot be."""
+
+from __future__ import annotations
+
+import os
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from harness.config import HarnessConfig
+from harness.errors import EngineUnavailable
+
+
+def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
+    """A docker-py client that has answered a ping.
+
+    Reads ``DOCKER_HOST`` and friends as the ``docker`` CLI does.
+
+    >>> client = docker_client()  # doctest: +SKIP
+    """
+    config = config or HarnessConfig.from_env()
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.from_env(timeout=config.docker_timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        raise EngineUnavailable(
+            f"no Docker engine answers at {where} ({_first_line(e)}); "
+            "start one (scripts/setup-host does it on Debian/Ubuntu as root) and try again"
+        ) from e
+    return client
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:200]

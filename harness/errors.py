@@ -1,0 +1,55 @@
+"""Every error vps-harness raises on purpose derives from :class:`HarnessError`.
+
+Each message is written for the person reading a failed run: what failed,
+where, and what to try. Exceptions carry the object they are about.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class of every error vps-harness raises on purpose."""
+
+
+class UnknownOsSpec(HarnessError, ValueError):
+    """A ``--vps`` value (or ``os=`` argument) that names no supported OS.
+
+    >>> from harness.spec import parse_spec
+    >>> parse_spec("ubuntu:15.10")
+    Traceback (most recent call last):
+    ...
+    harness.errors.UnknownOsSpec: unknown OS spec 'ubuntu:15.10'; valid: ...
+    """
+
+    def __init__(self, value: str, valid: list[str]) -> None:
+        self.value = value
+        self.valid = valid
+        super().__init__(f"unknown OS spec {value!r}; valid: {', '.join(valid)}")
+
+
+class EngineUnavailable(HarnessError):
+    """No Docker engine answers."""
+
+
+class ImageUnavailable(HarnessError):
+    """A base image can be neither found, pulled nor bootstrapped here."""
+
+
+class BuildFailed(HarnessError):
+    """A bootstrap or image build failed.
+
+    ``output`` holds every line it printed; the message shows the last 40
+    and the command that reproduces it.
+    """
+
+    TAIL = 40
+
+    def __init__(self, what: str, reproduce: str, output: list[str], reason: str = "") -> None:
+        self.what = what
+        self.reproduce = reproduce
+        self.output = output
+        tail = "\n".join("    " + line for line in output[-self.TAIL :])
+        head = f"{what} failed" + (f": {reason}" if reason else "")
+        super().__init__(
+            f"{head}\n  last {min(len(output), self.TAIL)} lines of output:\n{tail}\n  to reproduce: {reproduce}"
+        )

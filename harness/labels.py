@@ -1,0 +1,31 @@
+"""Label names: everything vps-harness makes carries them, and it touches
+nothing that does not."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+PREFIX = "vps-harness"
+
+#: On every container, network and volume: the session that made it.
+SESSION = f"{PREFIX}.session"
+#: On every container, network and volume: the pid of the process that owns it.
+PID = f"{PREFIX}.pid"
+
+#: On images: ``base`` or ``vps``.
+IMAGE_KIND = f"{PREFIX}.image"
+#: On images: the OS spec they are for (``ubuntu:16.04``).
+SPEC = f"{PREFIX}.spec"
+#: On VPS images: the content hash of recipe, build context and base.
+RECIPE_HASH = f"{PREFIX}.recipe-hash"
+
+
+def owner_labels(session: str) -> dict[str, str]:
+    """The labels that mark a resource as made by ``session`` in this process."""
+    return {SESSION: session, PID: str(os.getpid())}
+
+
+def new_session_id() -> str:
+    """A fresh session id: short, unique, safe in container names."""
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+
+
+def test_bad_spec_is_one_line_naming_it_and_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["images", "build", "debian:12", "ubuntu:15.10"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "'ubuntu:15.10'" in err and "ubuntu:16.04" in err and "rockylinux:9" in err
+
+
+def test_no_engine_is_one_sentence(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["images", "ls"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in err

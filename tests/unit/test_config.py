@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import HarnessConfig
+
+
+def test_defaults_follow_xdg_cache_home() -> None:
+    config = HarnessConfig.from_env({"XDG_CACHE_HOME": "/c"})
+    assert config.cache_dir == Path("/c/vps-harness")
+    assert config.lock_dir == Path("/c/vps-harness/locks")
+    assert config.pull and config.verify_bootstrap
+
+
+def test_environment_overrides() -> None:
+    config = HarnessConfig.from_env(
+        {"VPS_HARNESS_CACHE_DIR": "/x", "VPS_HARNESS_PULL": "no", "VPS_HARNESS_INSECURE_BOOTSTRAP": "1"}
+    )
+    assert (config.cache_dir, config.pull, config.verify_bootstrap) == (Path("/x"), False, False)
+
+
+def test_a_flag_that_is_not_yes_or_no_is_named() -> None:
+    with pytest.raises(ValueError, match="VPS_HARNESS_PULL='maybe'"):
+        HarnessConfig.from_env({"VPS_HARNESS_PULL": "maybe"})

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Make the installed system behave like a real VPS inside a container.
+# Runs in the build of every family, after the rootfs/ folders were copied
+# over /. SSH_UNIT (ssh or sshd) and ADMIN_GROUP (sudo or wheel) come from
+# the family's Dockerfile.
+set -eu
+: "${SSH_UNIT:?}" "${ADMIN_GROUP:?}"
+
+# The sudo user, reached by key only ('*' is no password, yet not "locked").
+groupadd -f docker
+useradd --create-home --shell /bin/bash --groups "$ADMIN_GROUP,docker" vps
+usermod --password '*' vps
+usermod --password '*' root
+chmod 0440 /etc/sudoers.d/vps
+chmod 0600 /etc/ssh/sshd_config
+for home in /root /home/vps; do
+    install -d -m 0700 "$home/.ssh"
+done
+chown vps:vps /home/vps/.ssh
+
+# Host keys are the harness's to give (an ed25519 key at start costs nothing);
+# vps-sshd-keys makes one only when none was given.
+rm -f /etc/ssh/ssh_host_*
+
+install -D -m 0644 /usr/local/lib/vps-harness/sshd-unit.conf \
+    "/etc/systemd/system/$SSH_UNIT.service.d/vps-harness.conf"
+
+# sshd as a service, not socket-activated (Ubuntu 22.10 and later default to
+# ssh.socket): the first connection must not wait for sshd to start.
+systemctl disable "$SSH_UNIT.socket" 2>/dev/null || true
+systemctl enable "$SSH_UNIT.service"
+
+# Installed, not started: Docker-in-Docker mode enables it.
+for unit in docker.service docker.socket containerd.service; do
+    systemctl disable "$unit" 2>/dev/null || true
+done
+
+# Units that have no meaning in a container.
+systemctl mask \
+    getty.target console-getty.service \
+    systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+    systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount \
+    systemd-remount-fs.service >/dev/null 2>&1 || true
+
+# Every VPS gets its own machine id at boot.
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
