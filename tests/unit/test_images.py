@@ -163,7 +163,8 @@ def test_a_failed_build_raises_with_output_and_reproduce_command(tmp_path: Path)
     assert "returned a non-zero code: 100" in message
     assert "E: Unable to locate package nosuch" in message
     dockerfile = vps_images.ROOT / "apt" / "Dockerfile"
-    assert f"docker build --build-arg BASE={base_reference(DEBIAN)} -f {dockerfile} -t vps-harness/vps:debian-12-" in message
+    expected = f"docker build --build-arg BASE={base_reference(DEBIAN)} -f {dockerfile} -t vps-harness/vps:debian-12-"
+    assert expected in message
 
 
 @pytest.fixture
