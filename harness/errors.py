@@ -6,6 +6,11 @@ where, and what to try. Exceptions carry the object they are about.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.result import CommandResult
+
 
 class HarnessError(Exception):
     """Base class of every error vps-harness raises on purpose."""
@@ -53,3 +58,38 @@ class BuildFailed(HarnessError):
         super().__init__(
             f"{head}\n  last {min(len(output), self.TAIL)} lines of output:\n{tail}\n  to reproduce: {reproduce}"
         )
+
+
+class CommandFailed(HarnessError):
+    """A command exited non-zero with ``check=True``; ``result`` says how."""
+
+    def __init__(self, result: CommandResult, where: str) -> None:
+        self.result = result
+        self.where = where
+        tail = result.tail("stderr") or result.tail("stdout")
+        shown = "\n".join("    " + line for line in tail.splitlines()) or "    (no output)"
+        super().__init__(
+            f"command {result.command!r} on {where} exited {result.exit_status} after {result.duration:.2f} s\n"
+            f"  last lines of output:\n{shown}"
+        )
+
+
+class CommandTimeout(HarnessError):
+    """A command outlived its ``timeout``; ``result`` holds what it printed so far."""
+
+    def __init__(self, result: CommandResult, where: str, timeout: float) -> None:
+        self.result = result
+        self.where = where
+        self.timeout = timeout
+        super().__init__(
+            f"command {result.command!r} on {where} did not finish within {timeout:g} s; "
+            "the connection stays usable (pass a larger timeout= if it needs longer)"
+        )
+
+
+class VpsNotReady(HarnessError):
+    """A VPS did not become ready: its container exited, or SSH never answered."""
+
+
+class HostKeyMismatch(HarnessError):
+    """The server's host key is not the one the harness pinned for it."""

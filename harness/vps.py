@@ -1,8 +1,33 @@
-"""A mock VPS: one container of a VPS image, run as a server is."""
+"""A mock VPS: one container of a VPS image, run and reached as a server is.
+
+>>> vps = Vps.start(client, image, name="web1", session="abc123", key=key)  # doctest: +SKIP
+>>> vps.run("cat /etc/hostname").stdout  # doctest: +SKIP
+'web1\\n'
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shlex
+import stat
+import tarfile
+import time
+from pathlib import Path
 from typing import Any, Literal
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from harness import labels
+from harness.errors import CommandFailed, VpsNotReady
+from harness.images import VpsImage
+from harness.result import CommandResult
+from harness.spec import OsSpec
+from harness.ssh import KeyPair, SshSession, Transcript
+from harness.waiting import wait_for
 
 Init = Literal["systemd", "sshd"]
 
@@ -11,6 +36,13 @@ INIT_COMMANDS: dict[str, list[str]] = {
     "systemd": ["/sbin/init"],
     "sshd": ["/usr/local/sbin/vps-sshd"],
 }
+#: The sudo user every VPS image has.
+USER = "vps"
+#: Label holding the host's public key, so any client can pin it.
+HOST_KEY_LABEL = f"{labels.PREFIX}.host-key"
+#: Prefix of the name of a VPS kept after a failed test.
+KEPT_PREFIX = "kept-"
+READY_TIMEOUT = 90.0
 
 
 def run_options(init: Init) -> dict[str, Any]:
@@ -34,3 +66,280 @@ def run_options(init: Init) -> dict[str, Any]:
             volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
         )
     return options
+
+
+def _secrets_archive(host_key: KeyPair, client_key: KeyPair) -> bytes:
+    """The files a VPS gets before it starts: its host key and who may log in."""
+    files = {
+        "etc/ssh/ssh_host_ed25519_key": (host_key.private, 0o600),
+        "etc/ssh/ssh_host_ed25519_key.pub": (host_key.public + "\n", 0o644),
+        "etc/ssh/authorized_keys/root": (client_key.public + "\n", 0o644),
+        f"etc/ssh/authorized_keys/{USER}": (client_key.public + "\n", 0o644),
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo("etc/ssh/authorized_keys")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        for path, (text, mode) in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class Vps:
+    """A running mock VPS, reached over SSH as user ``vps`` (passwordless sudo)."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        container: Container,
+        spec: OsSpec,
+        *,
+        name: str,
+        init: Init,
+        key: KeyPair,
+        host_key: str,
+    ) -> None:
+        self.client = client
+        self.container = container
+        self.os = spec
+        self.name = name
+        self.init = init
+        self.key = key
+        self.host_key = host_key
+        self.user = USER
+        self.transcript = Transcript()
+        self.failed_units = ""
+        self._ssh: SshSession | None = None
+        self._root: SshSession | None = None
+        self._host: Any = None
+
+    # -- lifecycle --------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        client: docker.DockerClient,
+        image: VpsImage,
+        *,
+        name: str,
+        container_name: str,
+        owner_labels: dict[str, str],
+        key: KeyPair,
+        init: Init = "systemd",
+        networks: tuple[Network, ...] = (),
+        aliases: tuple[str, ...] = (),
+    ) -> Vps:
+        """Create, start and wait for a VPS; on any failure remove what was made."""
+        host_key = KeyPair.generate(f"root@{name}")
+        options = run_options(init)
+        create: dict[str, Any] = {
+            "name": container_name,
+            "hostname": name,
+            "labels": {**owner_labels, labels.SPEC: str(image.spec), HOST_KEY_LABEL: host_key.public},
+            "ports": {"22/tcp": ("127.0.0.1", None)},
+            "detach": True,
+            **options,
+        }
+        if networks:
+            create["network"] = networks[0].name
+            create["networking_config"] = {
+                networks[0].name: client.api.create_endpoint_config(aliases=[name, *aliases])
+            }
+        container = client.containers.create(image.tag, **create)
+        vps = cls(client, container, image.spec, name=name, init=init, key=key, host_key=host_key.public)
+        try:
+            for network in networks[1:]:
+                network.connect(container, aliases=[name, *aliases])
+            container.put_archive("/", _secrets_archive(host_key, key))
+            container.start()
+            vps.wait_ready()
+        except BaseException:
+            vps.remove()
+            raise
+        return vps
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Wait until SSH logs in and, under systemd, the boot has finished."""
+        self._ssh = self._root = None
+        self.container.reload()
+        what = f"SSH on VPS {self.name}"
+        wait_for(self._session().banner, timeout=timeout, what=what, still_alive=self._exited)
+        wait_for(lambda: self._session().connect(timeout=5), timeout=timeout, what=what, still_alive=self._exited)
+        if self.init != "systemd":
+            return
+        state = wait_for(
+            lambda: self._booted(self._session().run("systemctl is-system-running", timeout=10).stdout.strip()),
+            timeout=timeout,
+            what=f"systemd boot of VPS {self.name}",
+            still_alive=self._exited,
+        )
+        if state == "degraded":
+            self.failed_units = self._session().run("systemctl --failed --no-legend", timeout=10).stdout
+
+    @staticmethod
+    def _booted(state: str) -> str | None:
+        return state if state in ("running", "degraded") else None
+
+    def _exited(self) -> str | None:
+        self.container.reload()
+        if self.container.status in ("created", "running"):
+            return None
+        logs = self.container.logs(tail=40).decode(errors="replace")
+        return f"its container is {self.container.status}; last lines of docker logs:\n{logs}"
+
+    def restart(self) -> None:
+        """Reboot: the container restarts (its files are kept) and SSH reconnects."""
+        self.close()
+        self.container.restart(timeout=20)
+        self.wait_ready()
+
+    def close(self) -> None:
+        """Close this VPS's SSH connections."""
+        for session in (self._ssh, self._root):
+            if session is not None:
+                session.close()
+        self._ssh = self._root = None
+        self._host = None
+
+    def remove(self) -> None:
+        """Stop and remove the container and its anonymous volumes."""
+        self.close()
+        with contextlib.suppress(docker.errors.NotFound):
+            self.container.remove(force=True, v=True)
+
+    # -- SSH --------------------------------------------------------------
+
+    @property
+    def ssh_port(self) -> int:
+        """The host port (on 127.0.0.1) that reaches this VPS's sshd."""
+        bindings = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp") or []
+        if not bindings:
+            raise VpsNotReady(f"VPS {self.name} has no published SSH port")
+        return int(bindings[0]["HostPort"])
+
+    @property
+    def ip(self) -> str:
+        """The VPS's address on its first network."""
+        networks = self.container.attrs["NetworkSettings"]["Networks"]
+        return str(next(iter(networks.values()))["IPAddress"])
+
+    def _session(self, user: str = USER) -> SshSession:
+        attr = "_root" if user == "root" else "_ssh"
+        session = getattr(self, attr)
+        if session is None:
+            session = SshSession("127.0.0.1", self.ssh_port, user, self.key, self.host_key, where=f"VPS {self.name}")
+            setattr(self, attr, session)
+        return session
+
+    def run(
+        self,
+        command: str,
+        *,
+        check: bool = True,
+        timeout: float = 60,
+        sudo: bool = False,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> CommandResult:
+        """Run a shell command as ``vps`` (or root with ``sudo``, or ``user``).
+
+        >>> vps.run("id -un").stdout  # doctest: +SKIP
+        'vps\\n'
+        >>> vps.run("false", check=False).exit_status  # doctest: +SKIP
+        1
+        """
+        wrapped = command
+        if env:
+            wrapped = "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + "; " + wrapped
+        target = user or ("root" if sudo else self.user)
+        if target != self.user:
+            wrapped = f"sudo -n -H -u {shlex.quote(target)} -- sh -c {shlex.quote(wrapped)}"
+        result = self._session().run(wrapped, timeout=timeout)
+        if wrapped != command:
+            result = CommandResult(command, result.exit_status, result.stdout, result.stderr, result.duration)
+        self.transcript.results.append(result)
+        if check and not result.ok:
+            raise CommandFailed(result, f"VPS {self.name}")
+        return result
+
+    def put(self, local_path: str | Path, remote_path: str, mode: int | None = None) -> None:
+        """Copy a local file to the VPS (as root, so any path works)."""
+        sftp = self._session("root").sftp()
+        sftp.put(str(local_path), remote_path)
+        if mode is not None:
+            sftp.chmod(remote_path, mode)
+
+    def put_text(self, text: str, remote_path: str, mode: int | None = None) -> None:
+        """Write ``text`` to a file on the VPS (as root)."""
+        sftp = self._session("root").sftp()
+        with sftp.open(remote_path, "wb") as handle:
+            handle.write(text.encode())
+        if mode is not None:
+            sftp.chmod(remote_path, mode)
+
+    def get(self, remote_path: str, local_path: str | Path) -> None:
+        """Copy a file from the VPS to ``local_path``."""
+        self._session("root").sftp().get(remote_path, str(local_path))
+
+    def read_text(self, remote_path: str) -> str:
+        """The text of a file on the VPS."""
+        with self._session("root").sftp().open(remote_path, "rb") as handle:
+            return bytes(handle.read()).decode()
+
+    def mode_of(self, remote_path: str) -> int:
+        """The permission bits of a file on the VPS."""
+        return stat.S_IMODE(self._session("root").sftp().stat(remote_path).st_mode or 0)
+
+    def ssh_command(self, key_file: str | Path = "KEYFILE", known_hosts: str | Path | None = None) -> str:
+        """An ``ssh`` line a human can paste to reach this VPS."""
+        pin = f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))}" if known_hosts else "-o StrictHostKeyChecking=no"
+        return (
+            f"ssh -i {shlex.quote(str(key_file))} -p {self.ssh_port} {pin} -o IdentitiesOnly=yes {self.user}@127.0.0.1"
+        )
+
+    def known_hosts_line(self) -> str:
+        return f"[127.0.0.1]:{self.ssh_port} {' '.join(self.host_key.split()[:2])}"
+
+    @property
+    def host(self) -> Any:
+        """A pytest-testinfra ``Host`` over this VPS's own pinned connection."""
+        if self._host is None:
+            import testinfra.host
+            from testinfra.backend.paramiko import ParamikoBackend
+
+            backend = ParamikoBackend(f"paramiko://{self.user}@127.0.0.1:{self.ssh_port}", sudo=False)
+            backend.__dict__["client"] = self._session().connect()
+            self._host = testinfra.host.Host(backend)
+        return self._host
+
+    # -- what to show when a test fails -----------------------------------
+
+    def logs(self, tail: int = 200) -> str:
+        """The container's output (``docker logs``)."""
+        return self.container.logs(tail=tail).decode(errors="replace")
+
+    def journal(self, lines: int = 200) -> str:
+        """The last ``lines`` of the journal, or why there is none."""
+        if self.init != "systemd":
+            return "(sshd is PID 1: no journal; its log is in docker logs)"
+        try:
+            return self._session().run(f"sudo -n journalctl -n {lines} --no-pager", timeout=20).stdout
+        except OSError as e:
+            return f"(journal unavailable: {e})"
+
+    def report(self) -> str:
+        """Transcript, journal tail and docker logs, for a failed test's report."""
+        parts = [
+            f"VPS {self.name} ({self.os}, init={self.init}, container {self.container.short_id})",
+            f"reach it: {self.ssh_command()}",
+            "--- commands ---",
+            self.transcript.render(),
+        ]
+        if self.failed_units:
+            parts += ["--- failed units at boot ---", self.failed_units]
+        parts += ["--- journal (last 200 lines) ---", self.journal(), "--- docker logs ---", self.logs()]
+        return "\n".join(parts)
