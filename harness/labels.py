@@ -4,6 +4,7 @@ nothing that does not."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 PREFIX = "vps-harness"
@@ -12,6 +13,9 @@ PREFIX = "vps-harness"
 SESSION = f"{PREFIX}.session"
 #: On every container, network and volume: the pid of the process that owns it.
 PID = f"{PREFIX}.pid"
+
+#: On every container, network and volume: the host name of the owner's machine.
+HOST = f"{PREFIX}.host"
 
 #: On images: ``base`` or ``vps``.
 IMAGE_KIND = f"{PREFIX}.image"
@@ -23,7 +27,7 @@ RECIPE_HASH = f"{PREFIX}.recipe-hash"
 
 def owner_labels(session: str) -> dict[str, str]:
     """The labels that mark a resource as made by ``session`` in this process."""
-    return {SESSION: session, PID: str(os.getpid())}
+    return {SESSION: session, PID: str(os.getpid()), HOST: socket.gethostname()}
 
 
 def new_session_id() -> str:

@@ -1,11 +1,129 @@
-"""pytest hooks of vps-harness: options, markers, progress. Hooks only."""
+"""pytest hooks of vps-harness: options, markers, the OS matrix, reports. Hooks only."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Generator
+from dataclasses import dataclass
+
 import pytest
 
+from harness.errors import UnknownOsSpec
+from harness.labels import new_session_id
+from harness.spec import OsSpec, parse_specs
+
 pytest_plugins = ["harness.fixtures"]
+
+DEFAULT_MATRIX = "debian:12"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the command line and ini said, resolved once per process."""
+
+    matrix: tuple[OsSpec, ...]
+    keep_failed: bool
+    session: str
+
+
+SETTINGS = pytest.StashKey[RunSettings]()
+#: On each item: the VPS fleet of the test, for its report.
+FLEET = pytest.StashKey[object]()
+FAILED = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vps-harness", "mock VPS containers")
+    group.addoption(
+        "--vps",
+        action="append",
+        default=[],
+        metavar="SPEC[,SPEC]",
+        help=f"OS matrix of tests using a VPS (repeatable, comma-separated; default: ini 'vps', else {DEFAULT_MATRIX})",
+    )
+    group.addoption(
+        "--vps-keep-failed",
+        action="store_true",
+        help="keep the VPSes of failed tests running and print how to ssh in (`vps-harness gc` clears them)",
+    )
+    parser.addini("vps", "OS matrix when --vps is not given", type="args", default=[DEFAULT_MATRIX])
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a Docker engine (skips with the reason when none answers)")
+    config.addinivalue_line(
+        "markers", "vps(os=[...], init='systemd'|'sshd'): narrow a test's OS matrix or configure its VPS"
+    )
+    values = config.getoption("vps") or config.getini("vps")
+    try:
+        matrix = parse_specs(values)
+    except UnknownOsSpec as e:
+        raise pytest.UsageError(f"--vps: {e}") from None
+    if not matrix:
+        raise pytest.UsageError("--vps: no OS spec given; name one, e.g. --vps=debian:12")
+    workerinput = getattr(config, "workerinput", None)
+    session = workerinput["vps_harness_session"] if workerinput else new_session_id()
+    config.stash[SETTINGS] = RunSettings(matrix, bool(config.getoption("vps_keep_failed")), session)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(session), "vps-harness-xdist")
+
+
+class _XdistHooks:
+    """Hands the controller's session id to every worker."""
+
+    def __init__(self, session: str) -> None:
+        self.session = session
+
+    def pytest_configure_node(self, node: object) -> None:
+        node.workerinput["vps_harness_session"] = self.session  # type: ignore[attr-defined]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "vps_os" in metafunc.fixturenames:
+        matrix = metafunc.config.stash[SETTINGS].matrix
+        metafunc.parametrize("vps_os", matrix, ids=[spec.id for spec in matrix])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect matrix entries a ``vps(os=[...])`` marker leaves out."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("vps")
+        callspec = getattr(item, "callspec", None)
+        spec = callspec.params.get("vps_os") if callspec else None
+        if marker is not None and spec is not None and "os" in marker.kwargs:
+            wanted = marker.kwargs["os"]
+            try:
+                allowed = parse_specs([wanted] if isinstance(wanted, str) else list(wanted))
+            except UnknownOsSpec as e:
+                raise pytest.UsageError(f"{item.nodeid}: vps marker: {e}") from None
+            if spec not in allowed:
+                dropped.append(item)
+                continue
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    report = yield
+    if getattr(report, "failed", False):
+        item.stash[FAILED] = True
+        fleet = item.stash.get(FLEET, None)
+        for vps in getattr(fleet, "vpses", []):
+            try:
+                text = vps.report()
+            except Exception as e:  # noqa: BLE001 - a broken VPS must not hide the test's own failure
+                text = f"(could not collect the report of VPS {vps.name}: {e})"
+            report.sections.append((f"vps {vps.name}", text))  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove whatever this process made and a teardown missed (Ctrl-C, errors)."""
+    from harness.fixtures import ENGINE_USED, sweep_own
+
+    if session.config.stash.get(ENGINE_USED, False):
+        sweep_own(session.config.stash[SETTINGS].session, os.getpid())

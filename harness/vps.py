@@ -40,8 +40,6 @@ INIT_COMMANDS: dict[str, list[str]] = {
 USER = "vps"
 #: Label holding the host's public key, so any client can pin it.
 HOST_KEY_LABEL = f"{labels.PREFIX}.host-key"
-#: Prefix of the name of a VPS kept after a failed test.
-KEPT_PREFIX = "kept-"
 READY_TIMEOUT = 90.0
 
 

@@ -1,0 +1,97 @@
+"""A fleet: the VPSes and networks one test (or one CLI call) makes.
+
+It names them uniquely per session and xdist worker, labels them, and
+removes them, by id, when closed.
+
+>>> fleet = Fleet(client, images, session="abc", key=KeyPair.generate())  # doctest: +SKIP
+>>> web = fleet.vps(parse_spec("debian:12"), name="web")  # doctest: +SKIP
+>>> fleet.close()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+
+import docker
+import docker.errors
+from docker.models.networks import Network
+
+from harness import labels
+from harness.images import Images
+from harness.reaper import KEPT_PREFIX
+from harness.spec import OsSpec
+from harness.ssh import KeyPair
+from harness.vps import Init, Vps
+
+_counter = itertools.count(1)
+
+
+class Fleet:
+    """Makes VPSes and networks for one owner and removes them all on close."""
+
+    def __init__(
+        self, client: docker.DockerClient, images: Images, *, session: str, key: KeyPair, worker: str = ""
+    ) -> None:
+        self.client = client
+        self.images = images
+        self.session = session
+        self.key = key
+        self.worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "")
+        self.vpses: list[Vps] = []
+        self.networks: list[Network] = []
+
+    def _unique(self, name: str) -> str:
+        return f"{name}-{self.session}{('-' + self.worker) if self.worker else ''}-{next(_counter)}"
+
+    def vps(
+        self,
+        spec: OsSpec,
+        *,
+        name: str | None = None,
+        init: Init = "systemd",
+        networks: tuple[Network, ...] | list[Network] = (),
+        aliases: tuple[str, ...] | list[str] = (),
+    ) -> Vps:
+        """Start a VPS of ``spec`` and wait until it is ready."""
+        image = self.images.vps(spec)
+        name = name or f"vps{len(self.vpses) + 1}"
+        vps = Vps.start(
+            self.client,
+            image,
+            name=name,
+            container_name=self._unique(f"vps-{name}"),
+            owner_labels=labels.owner_labels(self.session),
+            key=self.key,
+            init=init,
+            networks=tuple(networks),
+            aliases=tuple(aliases),
+        )
+        self.vpses.append(vps)
+        return vps
+
+    def network(self, name: str = "net") -> Network:
+        """A private bridge network, removed with the fleet."""
+        network = self.client.networks.create(
+            self._unique(f"vpsnet-{name}"), driver="bridge", labels=labels.owner_labels(self.session)
+        )
+        self.networks.append(network)
+        return network
+
+    def keep(self) -> list[Vps]:
+        """Keep every VPS running past close (renamed ``kept-…``), for a human to inspect."""
+        for vps in self.vpses:
+            vps.close()
+            vps.container.rename(KEPT_PREFIX + vps.container.name)
+        kept, self.vpses, self.networks = self.vpses, [], []
+        return kept
+
+    def close(self) -> None:
+        """Remove every VPS, then every network; safe to call twice."""
+        while self.vpses:
+            self.vpses.pop().remove()
+        while self.networks:
+            network = self.networks.pop()
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()

@@ -1,0 +1,94 @@
+"""Remove what vps-harness made, by label and by id, and nothing else.
+
+A resource is this project's when it carries ``vps-harness.session``. Its
+owner is the process in ``vps-harness.pid`` on the host in
+``vps-harness.host``; when that process is gone (a killed run, a crashed
+xdist worker) the resource is a leftover.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+
+from harness import labels
+
+KEPT_PREFIX = "kept-"
+
+
+def owner_alive(resource_labels: dict[str, str]) -> bool:
+    """Whether the process that made a resource still runs (unknown counts as alive)."""
+    if resource_labels.get(labels.HOST, socket.gethostname()) != socket.gethostname():
+        return True  # another machine's: not ours to judge
+    try:
+        pid = int(resource_labels.get(labels.PID, ""))
+    except ValueError:
+        return True  # e.g. made by `vps-harness up`: removed by `down` or `gc --all`
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Swept:
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.containers) + len(self.networks) + len(self.volumes)
+
+
+def sweep(
+    client: docker.DockerClient,
+    *,
+    session: str | None = None,
+    pid: int | None = None,
+    everything: bool = False,
+    spare_kept: bool = True,
+) -> Swept:
+    """Remove labelled containers, then networks, then volumes, by id.
+
+    ``session``/``pid``: only this session's (this process's) resources.
+    Otherwise only those whose owner is gone, or all with ``everything``.
+    ``spare_kept`` leaves VPSes kept after a failed test.
+    """
+
+    def chosen(resource_labels: dict[str, str], name: str = "") -> bool:
+        if session is not None and resource_labels.get(labels.SESSION) != session:
+            return False
+        if pid is not None and resource_labels.get(labels.PID) != str(pid):
+            return False
+        if spare_kept and name.lstrip("/").startswith(KEPT_PREFIX):
+            return False
+        if everything or session is not None or pid is not None:
+            return True
+        return not owner_alive(resource_labels)
+
+    swept = Swept()
+    selector = {"label": labels.SESSION}
+    for container in client.containers.list(all=True, filters=selector):
+        if chosen(container.labels, container.name):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+                swept.containers.append(container.id)
+    for network in client.networks.list(filters=selector):
+        if chosen(network.attrs.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
+                swept.networks.append(network.id)
+    for volume in client.volumes.list(filters=selector):
+        if chosen(volume.attrs.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove(force=True)
+                swept.volumes.append(volume.id)
+    return swept

@@ -1,0 +1,106 @@
+"""The `vps` fixture end to end: real containers reached over SSH."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.errors import CommandFailed, CommandTimeout, HostKeyMismatch
+from harness.ssh import KeyPair, SshSession
+from harness.vps import Vps
+
+pytestmark = pytest.mark.docker
+
+
+def test_run_reports_status_output_and_duration(vps: Vps) -> None:
+    result = vps.run("echo out; echo err >&2; exit 3", check=False)
+    assert (result.exit_status, result.stdout, result.stderr) == (3, "out\n", "err\n")
+    assert result.duration > 0
+    with pytest.raises(CommandFailed) as caught:
+        vps.run("echo boom >&2; exit 4")
+    assert caught.value.result.exit_status == 4
+    assert "exited 4" in str(caught.value) and "boom" in str(caught.value)
+
+
+def test_identity_sudo_user_and_env(vps: Vps) -> None:
+    assert vps.run("id -un").stdout.strip() == vps.user == "vps"
+    assert vps.run("id -un", sudo=True).stdout.strip() == "root"
+    assert vps.run("id -un", user="nobody").stdout.strip() == "nobody"
+    assert vps.run('echo "$GREETING"', env={"GREETING": "hi there; $x"}).stdout == "hi there; $x\n"
+    assert vps.run("hostname").stdout.strip() == vps.name
+    os_release = vps.read_text("/etc/os-release")
+    assert f'VERSION_ID="{vps.os.version}"' in os_release
+
+
+def test_systemd_is_running_and_a_service_can_be_enabled(vps: Vps) -> None:
+    assert vps.run("systemctl is-system-running").stdout.strip() == "running"
+    vps.put_text(
+        "[Unit]\nDescription=probe\n[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=multi-user.target\n",
+        "/etc/systemd/system/probe.service",
+    )
+    vps.run("systemctl daemon-reload && systemctl enable --now probe.service", sudo=True)
+    assert vps.host.service("probe").is_running
+    assert vps.host.service("probe").is_enabled
+    assert vps.host.user("vps").exists
+    assert vps.host.package("openssh-server").is_installed
+
+
+def test_put_and_get_binary_content_and_paths_with_spaces(vps: Vps, tmp_path: Path) -> None:
+    blob = os.urandom(256 * 1024) + bytes(range(256))
+    local = tmp_path / "a blob.bin"
+    local.write_bytes(blob)
+    vps.run("mkdir -p '/srv/dir with space'", sudo=True)
+    vps.put(local, "/srv/dir with space/the blob.bin", mode=0o640)
+    assert vps.mode_of("/srv/dir with space/the blob.bin") == 0o640
+    assert vps.run("cat '/srv/dir with space/the blob.bin'", check=False).exit_status == 1  # 0640, root's
+    digest = vps.run("sha256sum '/srv/dir with space/the blob.bin'", sudo=True).stdout.split()[0]
+    assert digest == hashlib.sha256(blob).hexdigest()
+    back = tmp_path / "back again.bin"
+    vps.get("/srv/dir with space/the blob.bin", back)
+    assert back.read_bytes() == blob
+
+
+def test_large_output_arrives_intact(vps: Vps) -> None:
+    result = vps.run("head -c 10485760 /dev/zero | tr '\\0' 'x'; echo; echo done >&2")
+    assert len(result.stdout) == 10 * 1024 * 1024 + 1
+    assert set(result.stdout[:-1]) == {"x"}
+    assert result.stderr == "done\n"
+
+
+def test_timeout_raises_and_leaves_the_connection_usable(vps: Vps) -> None:
+    with pytest.raises(CommandTimeout, match="did not finish within 0.5 s"):
+        vps.run("sleep 30", timeout=0.5)
+    assert vps.run("echo still here").stdout == "still here\n"
+
+
+def test_restart_keeps_files_and_reconnects(vps: Vps) -> None:
+    vps.put_text("kept\n", "/root/marker")
+    boot_before = vps.run("cat /proc/sys/kernel/random/boot_id; cat /proc/1/stat | cut -d' ' -f22").stdout
+    vps.restart()
+    assert vps.read_text("/root/marker") == "kept\n"
+    assert vps.run("cat /proc/1/stat | cut -d' ' -f22").stdout != boot_before.splitlines()[1] + "\n"
+    assert vps.run("systemctl is-system-running").stdout.strip() == "running"
+
+
+def test_a_changed_host_key_is_refused(vps: Vps) -> None:
+    impostor = KeyPair.generate().public
+    session = SshSession("127.0.0.1", vps.ssh_port, vps.user, vps.key, impostor)
+    with pytest.raises(HostKeyMismatch, match="not the ssh-ed25519 key the harness pinned"):
+        session.connect()
+
+
+@pytest.mark.vps(init="sshd")
+def test_sshd_as_pid_1(vps: Vps) -> None:
+    assert vps.run("cat /proc/1/comm").stdout.strip() == "sshd"
+    assert vps.run("id -un", sudo=True).stdout.strip() == "root"
+
+
+def test_factory_starts_several_on_a_private_network(vps_factory, vps_network) -> None:  # type: ignore[no-untyped-def]
+    net = vps_network()
+    a = vps_factory(name="alpha", networks=[net])
+    b = vps_factory(name="beta", networks=[net], aliases=["db.internal"])
+    assert a.run("getent hosts db.internal").stdout.split()[0] == b.ip
+    assert b.run("getent hosts alpha").stdout.split()[0] == a.ip
