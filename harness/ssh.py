@@ -77,7 +77,6 @@ class SshSession:
         host_key: str,
         *,
         where: str = "",
-        transcript: Transcript | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -85,7 +84,6 @@ class SshSession:
         self.key = key
         self.host_key = host_key
         self.where = where or f"{user}@{host}:{port}"
-        self.transcript = transcript if transcript is not None else Transcript()
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
@@ -190,7 +188,6 @@ class SshSession:
         finally:
             channel.close()
         result = self._result(command, status, out, err, started)
-        self.transcript.results.append(result)
         return result
 
     @staticmethod

@@ -162,7 +162,7 @@ class Vps:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished."""
-        self._ssh = self._root = None
+        self.close()
         self.container.reload()
         what = f"SSH on VPS {self.name}"
         wait_for(self._session().banner, timeout=timeout, what=what, still_alive=self._exited)
