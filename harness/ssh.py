@@ -176,7 +176,9 @@ class SshSession:
                     out.append(channel.recv(1 << 20))
                 elif channel.recv_stderr_ready():
                     err.append(channel.recv_stderr(1 << 20))
-                elif channel.exit_status_ready():
+                elif channel.exit_status_ready() and (channel.eof_received or channel.closed):
+                    # The exit status can come before the last data (OpenSSH 7.2
+                    # does so): only EOF says every byte has arrived.
                     break
                 else:
                     remaining = deadline - time.monotonic()
