@@ -11,6 +11,7 @@ import pytest
 from harness.errors import CommandFailed, CommandTimeout, HostKeyMismatch
 from harness.ssh import KeyPair, SshSession
 from harness.vps import Vps
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -92,10 +93,22 @@ def test_a_changed_host_key_is_refused(vps: Vps) -> None:
         session.connect()
 
 
+def test_docker_logs_are_the_console_with_the_journal(vps: Vps) -> None:
+    vps.run("logger -t probe 'seen on the console'")
+    line = wait_for(
+        lambda: next((x for x in vps.logs().splitlines() if "seen on the console" in x), None),
+        timeout=10,
+        what="the logger line on the console",
+    )
+    assert "probe" in line and "\r" not in line
+    assert "Welcome to" in vps.logs(tail=1000)
+
+
 @pytest.mark.vps(init="sshd")
 def test_sshd_as_pid_1(vps: Vps) -> None:
     assert vps.run("cat /proc/1/comm").stdout.strip() == "sshd"
     assert vps.run("id -un", sudo=True).stdout.strip() == "root"
+    assert "Accepted publickey for vps" in vps.logs()
 
 
 def test_factory_starts_several_on_a_private_network(vps_factory, vps_network) -> None:  # type: ignore[no-untyped-def]

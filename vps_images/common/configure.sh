@@ -35,12 +35,24 @@ for unit in docker.service docker.socket containerd.service; do
     systemctl disable "$unit" 2>/dev/null || true
 done
 
-# Units that have no meaning in a container.
-systemctl mask \
+# Units that have no meaning in a container (no kernel modules, disks,
+# consoles or devices of its own); each on its own, as not every release has all.
+for unit in \
     getty.target console-getty.service \
     systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
-    systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount \
-    systemd-remount-fs.service >/dev/null 2>&1 || true
+    systemd-modules-load.service modprobe@.service e2scrub_reap.service \
+    sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+    sys-fs-fuse-connections.mount dev-hugepages.mount \
+    systemd-remount-fs.service; do
+    systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+
+# Boot-time generators for disks, encryption, hibernation and consoles,
+# which a container has none of (rc-local, sysv and the rest still run).
+for generator in cryptsetup gpt-auto hibernate-resume integritysetup veritysetup getty; do
+    install -d /etc/systemd/system-generators
+    ln -sf /dev/null "/etc/systemd/system-generators/systemd-$generator-generator"
+done
 
 # Every VPS gets its own machine id at boot.
 : > /etc/machine-id
