@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: setup host test unit demo lint clean
+.PHONY: setup host test unit demo bench lint clean
 
 ## setup: a Docker engine that answers, bootstrap tools, and the virtualenv
 setup: host $(STAMP)
@@ -32,9 +33,13 @@ demo: setup
 	$(BIN)/vps-harness images build ubuntu:16.04
 	$(BIN)/vps-harness images ls
 
+## bench: ready time and command latency against their baselines (BENCH_ARGS=--check fails on a missed target)
+bench: setup
+	$(BIN)/python bench/vps_bench.py $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests vps_images
-	$(BIN)/ruff format --check harness tests vps_images
+	$(BIN)/ruff check harness tests vps_images bench
+	$(BIN)/ruff format --check harness tests vps_images bench
 	$(BIN)/mypy
 
 clean:

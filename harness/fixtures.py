@@ -128,7 +128,7 @@ def _vps_fleet(
     from harness.plugin import FAILED, FLEET, SETTINGS
 
     settings = request.config.stash[SETTINGS]
-    fleet = Fleet(vps_docker, vps_images, session=settings.session, key=vps_keys.key)
+    fleet = Fleet(vps_docker, vps_images, session=settings.session, key=vps_keys.key, secrets=vps_keys.directory)
     request.node.stash[FLEET] = fleet
     yield fleet
     if settings.keep_failed and request.node.stash.get(FAILED, False) and fleet.vpses:

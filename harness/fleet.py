@@ -3,7 +3,7 @@
 It names them uniquely per session and xdist worker, labels them, and
 removes them, by id, when closed.
 
->>> fleet = Fleet(client, images, session="abc", key=KeyPair.generate())  # doctest: +SKIP
+>>> fleet = Fleet(client, images, session="abc", key=key, secrets=Path("/tmp/k"))  # doctest: +SKIP
 >>> web = fleet.vps(parse_spec("debian:12"), name="web")  # doctest: +SKIP
 >>> fleet.close()  # doctest: +SKIP
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -29,15 +30,26 @@ _counter = itertools.count(1)
 
 
 class Fleet:
-    """Makes VPSes and networks for one owner and removes them all on close."""
+    """Makes VPSes and networks for one owner and removes them all on close.
+
+    ``secrets``: a private directory under which each VPS's keys are staged.
+    """
 
     def __init__(
-        self, client: docker.DockerClient, images: Images, *, session: str, key: KeyPair, worker: str = ""
+        self,
+        client: docker.DockerClient,
+        images: Images,
+        *,
+        session: str,
+        key: KeyPair,
+        secrets: Path,
+        worker: str = "",
     ) -> None:
         self.client = client
         self.images = images
         self.session = session
         self.key = key
+        self.secrets = secrets
         self.worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "")
         self.vpses: list[Vps] = []
         self.networks: list[Network] = []
@@ -57,13 +69,15 @@ class Fleet:
         """Start a VPS of ``spec`` and wait until it is ready."""
         image = self.images.vps(spec)
         name = name or f"vps{len(self.vpses) + 1}"
+        container_name = self._unique(f"vps-{name}")
         vps = Vps.start(
             self.client,
             image,
             name=name,
-            container_name=self._unique(f"vps-{name}"),
+            container_name=container_name,
             owner_labels=labels.owner_labels(self.session),
             key=self.key,
+            secrets=self.secrets / container_name,
             init=init,
             networks=tuple(networks),
             aliases=tuple(aliases),

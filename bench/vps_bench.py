@@ -1,0 +1,221 @@
+"""How fast a VPS is ready and how fast a command runs on it, against baselines.
+
+Medians of ``--runs`` runs in one process, each beside a baseline measured in
+the same run on the same image with the same flags:
+
+(a) ready: from asking for a VPS to its first ``run("true")`` returning,
+    against the floor: ``docker run -d`` plus an OpenSSH client polling
+    ``true`` every 50 ms (what a hand-written script would do);
+(b) ``vps.run("true")`` on the open connection, against ``docker exec CID true``.
+
+    python bench/vps_bench.py [--os debian:12] [--runs 10] [--check]
+
+``--check`` exits 1 when a target is missed. Everything it starts carries the
+session label and is removed by id, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import labels
+from harness.engine import docker_client
+from harness.fleet import Fleet
+from harness.images import Images
+from harness.reaper import sweep
+from harness.spec import OsSpec, parse_spec
+from harness.ssh import KeyPair
+from harness.vps import INIT_COMMANDS, USER, Init, run_options
+
+#: Targets of the issue: ready time per init (debian:12), ratios, run latency.
+READY_TARGETS: dict[str, float] = {"systemd": 0.8, "sshd": 0.5}
+READY_TARGET_SPEC = "debian:12"
+READY_RATIO = 1.0
+RUN_TARGET = 0.005
+RUN_RATIO = 0.1
+POLL_INTERVAL = 0.05
+
+
+def cli_flags(options: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``docker run`` flags and command for docker-py ``create`` options, so the floor runs as the harness does."""
+    options = dict(options)
+    flags: list[str] = []
+    command = list(options.pop("command"))
+    for path, mount_options in options.pop("tmpfs", {}).items():
+        flags += ["--tmpfs", f"{path}:{mount_options}"]
+    for cap in options.pop("cap_add", []):
+        flags += ["--cap-add", cap]
+    for cap in options.pop("cap_drop", []):
+        flags += ["--cap-drop", cap]
+    for opt in options.pop("security_opt", []):
+        flags += ["--security-opt", opt]
+    for source, mount in options.pop("volumes", {}).items():
+        flags += ["-v", f"{source}:{mount['bind']}:{mount['mode']}"]
+    if options.pop("tty", False):
+        flags.append("-t")
+    for name, value in options.pop("environment", {}).items():
+        flags += ["-e", f"{name}={value}"]
+    if options:
+        raise ValueError(f"no docker run flag known for {sorted(options)}: teach cli_flags")
+    return flags, command
+
+
+@dataclass
+class Floor:
+    """``docker run -d`` and an OpenSSH client, as a script without the harness would do."""
+
+    image: str
+    init: Init
+    key_file: Path
+    owner: dict[str, str]
+
+    def ready(self) -> tuple[float, str]:
+        flags, command = cli_flags(run_options(self.init))
+        for name, value in self.owner.items():
+            flags += ["--label", f"{name}={value}"]
+        authorized = f"{self.key_file}.pub:/etc/ssh/authorized_keys/{USER}:ro"
+        started = time.monotonic()
+        cid = _docker("run", "-d", "-p", "127.0.0.1::22", "-v", authorized, *flags, self.image, *command)
+        port = _docker("port", cid, "22/tcp").splitlines()[0].rsplit(":", 1)[1]
+        ssh = [
+            "ssh", "-i", str(self.key_file), "-p", port, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "ConnectTimeout=5", f"{USER}@127.0.0.1", "true",
+        ]  # fmt: skip
+        deadline = started + 60
+        while subprocess.run(ssh, stdin=subprocess.DEVNULL, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"floor: no ssh login to container {cid[:12]} within 60 s")
+            time.sleep(POLL_INTERVAL)
+        return time.monotonic() - started, cid
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def median_of(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+@dataclass
+class Line:
+    what: str
+    harness: float
+    baseline: float
+    target: float | None
+    ratio_target: float
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        return self.harness / self.baseline
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.ratio_target and (self.target is None or self.harness <= self.target)
+
+    def render(self) -> str:
+        scale = 1000 if self.unit == "ms" else 1
+        target = f"<= {self.target * scale:g} {self.unit}, " if self.target is not None else ""
+        return (
+            f"{self.what:<26} harness {self.harness * scale:8.3f} {self.unit}   "
+            f"baseline {self.baseline * scale:8.3f} {self.unit}   ratio {self.ratio:5.2f}   "
+            f"target {target}ratio <= {self.ratio_target:g}: {'met' if self.met else 'MISSED'}"
+        )
+
+
+def bench_ready(fleet: Fleet, floor: Floor, spec: OsSpec, init: Init, runs: int) -> Line:
+    harness_times, floor_times = [], []
+    for _ in range(runs):  # interleaved, so drift on the machine hits both alike
+        started = time.monotonic()
+        vps = fleet.vps(spec, init=init)
+        vps.run("true")
+        harness_times.append(time.monotonic() - started)
+        fleet.close()
+        seconds, cid = floor.ready()
+        floor_times.append(seconds)
+        _docker("rm", "-f", "-v", cid)
+        print(".", end="", file=sys.stderr, flush=True)
+    target = READY_TARGETS[init] if str(spec) == READY_TARGET_SPEC else None
+    return Line(
+        f"ready, init={init}",
+        statistics.median(harness_times),
+        statistics.median(floor_times),
+        target,
+        READY_RATIO,
+        "s",
+    )
+
+
+def bench_run(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
+    vps = fleet.vps(spec)
+    for _ in range(5):
+        vps.run("true")
+
+    def harness_run() -> float:
+        return vps.run("true").duration
+
+    def docker_exec() -> float:
+        started = time.monotonic()
+        _docker("exec", vps.container.id, "true")
+        return time.monotonic() - started
+
+    line = Line(
+        "run('true')", median_of(runs * 20, harness_run), median_of(runs, docker_exec), RUN_TARGET, RUN_RATIO, "ms"
+    )
+    fleet.close()
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--os", default=READY_TARGET_SPEC, type=parse_spec, help="OS spec (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=10, help="runs per measurement (median; default: %(default)s)")
+    parser.add_argument("--init", default="systemd,sshd", help="init modes to time (default: %(default)s)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.runs < 10:
+        parser.error(f"--runs {args.runs}: a median needs at least 10 runs")
+    inits = args.init.split(",")
+    for init in inits:
+        if init not in INIT_COMMANDS:
+            parser.error(f"--init {init!r}: not one of {', '.join(INIT_COMMANDS)}")
+    client = docker_client()
+    session = "bench-" + labels.new_session_id()
+    images = Images(client)
+    image = images.vps(args.os)
+    key = KeyPair.generate()
+    lines: list[Line] = []
+    with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
+        fleet = Fleet(client, images, session=session, key=key, secrets=Path(keys))
+        key_file = Path(keys) / "id_ed25519"
+        key_file.touch(mode=0o600)
+        key_file.write_text(key.private)
+        Path(f"{key_file}.pub").write_text(key.public + "\n")
+        try:
+            for init in inits:
+                floor = Floor(image.tag, init, key_file, labels.owner_labels(session))
+                lines.append(bench_ready(fleet, floor, args.os, init, args.runs))
+            lines.append(bench_run(fleet, args.os, args.runs))
+        finally:
+            fleet.close()
+            sweep(client, session=session, pid=os.getpid(), spare_kept=False)
+    print(f"\nvps-harness bench: {args.os}, image {image.tag}, medians of {args.runs} runs ({os.cpu_count()} cores)")
+    for line in lines:
+        print(line.render())
+    return 1 if args.check and not all(line.met for line in lines) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
