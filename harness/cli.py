@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from docker.models.containers import Container
+
+from harness import labels
+from harness.config import HarnessConfig
 from harness.engine import docker_client
 from harness.errors import HarnessError
+from harness.fleet import Fleet
 from harness.images import Images
-from harness.spec import SUPPORTED, parse_specs
+from harness.reaper import KEPT_PREFIX, owner_alive, sweep
+from harness.spec import SUPPORTED, parse_spec, parse_specs
+from harness.ssh import KeyPair
+from harness.standalone import Standalone
+from harness.vps import INIT_COMMANDS
 
 
 def _images_build(args: argparse.Namespace) -> int:
@@ -43,6 +57,127 @@ def _images_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _standalone() -> Standalone:
+    return Standalone(docker_client(), HarnessConfig.from_env().cli_dir)
+
+
+def _up(args: argparse.Namespace) -> int:
+    spec = parse_spec(args.spec)
+    desk = _standalone()
+    started = time.monotonic()
+    images = Images(desk.client)
+    images.vps(spec)
+    image_seconds = time.monotonic() - started
+    vps = desk.up(images, spec, name=args.name, init=args.init)
+    ready_seconds = time.monotonic() - started - image_seconds
+    vps.close()
+    print(f"VPS {vps.name} ({spec}, init={vps.init}) is up: image {image_seconds:.2f} s, ready {ready_seconds:.2f} s")
+    print(f"  ssh:   {vps.ssh_command(desk.key_file, desk.known_hosts(vps.name))}")
+    print(f"  or:    vps-harness ssh {vps.name} [COMMAND]")
+    print(f"  stop:  vps-harness down {vps.name}")
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    client = docker_client()
+    containers = client.containers.list(all=True, filters={"label": labels.NAME})
+    print(f"{'NAME':<12} {'SPEC':<13} {'INIT':<8} {'SSH':<16} {'STATUS':<8} {'OWNER':<22} CONTAINER")
+    for c in sorted(containers, key=lambda c: c.name):
+        print(
+            f"{c.labels.get(labels.NAME, '?'):<12} {c.labels.get(labels.SPEC, '?'):<13} "
+            f"{c.labels.get(labels.INIT, '?'):<8} {_published(c):<16} {c.status:<8} {_owner(c):<22} {c.name}"
+        )
+    return 0
+
+
+def _published(container: Container) -> str:
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp") or []
+    return f"{bindings[0]['HostIp']}:{bindings[0]['HostPort']}" if bindings else "-"
+
+
+def _owner(container: Container) -> str:
+    if labels.PID not in container.labels:
+        return "vps-harness up"
+    alive = "running" if owner_alive(container.labels) else "gone"
+    kept = "kept, " if container.name.startswith(KEPT_PREFIX) else ""
+    return f"{kept}pid {container.labels[labels.PID]} {alive}"
+
+
+def _ssh(args: argparse.Namespace) -> int:
+    desk = _standalone()
+    vps = desk.get(args.name)
+    if args.command:
+        result = vps.run(" ".join(args.command), check=False)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        vps.close()
+        return result.exit_status
+    known_hosts = desk.known_hosts(vps.name)
+    known_hosts.write_text(vps.known_hosts_line() + "\n")  # the port changes when the engine restarts it
+    line = shlex.split(vps.ssh_command(desk.key_file, known_hosts))
+    if shutil.which(line[0]) is None:
+        raise HarnessError("no `ssh` client on PATH for an interactive login; give a COMMAND to run one over paramiko")
+    os.execvp(line[0], line)
+
+
+def _down(args: argparse.Namespace) -> int:
+    if bool(args.name) == args.all:
+        raise HarnessError("name one VPS made by `vps-harness up`, or give --all")
+    desk = _standalone()
+    removed = desk.down(None if args.all else args.name)
+    print(f"removed {len(removed)} VPS{'es' if len(removed) != 1 else ''}{': ' if removed else ''}{', '.join(removed)}")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    desk = _standalone()
+    swept = sweep(desk.client, everything=args.all, spare_kept=False)
+    desk.forget_removed()
+    print(
+        f"removed {len(swept.containers)} container(s), {len(swept.networks)} network(s), "
+        f"{len(swept.volumes)} volume(s){' (every labelled one)' if args.all else ' whose owner process is gone'}"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    spec = parse_spec(args.spec)
+    client = docker_client()
+    watch = time.monotonic()
+    images = Images(client)
+    image = images.vps(spec)
+    print(f"{'image':<10} {image.tag} ({'built' if image.built else 'cached'}) in {time.monotonic() - watch:.2f} s")
+    with tempfile.TemporaryDirectory(prefix="vps-harness-demo-") as folder:
+        key = KeyPair.generate()
+        fleet = Fleet(client, images, session=labels.new_session_id(), key=key, secrets=Path(folder))
+        try:
+            watch = time.monotonic()
+            vps = fleet.vps(spec, name="demo", init=args.init)
+            print(f"{'ready':<10} {time.monotonic() - watch:.2f} s: container started, sshd answered, boot finished")
+            facts = {
+                "os": ". /etc/os-release; echo $PRETTY_NAME",
+                "pid 1": "cat /proc/1/comm",
+                "systemd": "[ \"$(cat /proc/1/comm)\" = systemd ] && systemctl is-system-running || echo 'not PID 1'",
+                "users": "getent passwd | awk -F: '$3 == 0 || ($3 >= 1000 && $3 < 65534) {print $1}' | paste -sd ' '",
+                "sudo": "sudo -n true && echo 'vps may sudo without a password'",
+                "sshd": "ss -tln | awk '$4 ~ /:22$/ {print \"listening on\", $4; exit}'",
+            }
+            for label, command in facts.items():
+                print(f"{label:<10} {vps.run(command).stdout.strip()}")
+            runs = sorted(vps.run("true").duration for _ in range(20))
+            print(f"{'run':<10} {runs[10] * 1000:.1f} ms per command (median of 20, one SSH connection)")
+            key_file, known_hosts = Path(folder) / "id_ed25519", Path(folder) / "known_hosts"
+            key_file.touch(mode=0o600)
+            key_file.write_text(key.private)
+            known_hosts.write_text(vps.known_hosts_line() + "\n")
+            print(f"{'ssh':<10} {vps.ssh_command(key_file, known_hosts)}")
+        finally:
+            watch = time.monotonic()
+            fleet.close()
+            print(f"{'removed':<10} in {time.monotonic() - watch:.2f} s")
+    return 0
+
+
 def _age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
@@ -61,6 +196,27 @@ def parser() -> argparse.ArgumentParser:
     images.add_parser("prune", help="remove this project's images the current recipes do not use").set_defaults(
         run=_images_prune
     )
+    up = commands.add_parser("up", help="start a VPS outside pytest and print how to reach it")
+    up.add_argument("spec", metavar="SPEC", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
+    up.add_argument("--name", help="its name and host name (default: the first free vpsN)")
+    up.add_argument("--init", choices=list(INIT_COMMANDS), default="systemd", help="PID 1 (default: %(default)s)")
+    up.set_defaults(run=_up)
+    commands.add_parser("ls", help="every VPS container of vps-harness, with its owner").set_defaults(run=_ls)
+    ssh = commands.add_parser("ssh", help="log in to a VPS made by `up`, or run COMMAND on it")
+    ssh.add_argument("name", metavar="NAME")
+    ssh.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    ssh.set_defaults(run=_ssh)
+    down = commands.add_parser("down", help="remove a VPS made by `up` (or all of them)")
+    down.add_argument("name", nargs="?", metavar="NAME")
+    down.add_argument("--all", action="store_true", help="every VPS made by `up`")
+    down.set_defaults(run=_down)
+    demo = commands.add_parser("demo", help="start a VPS, show what it is over SSH, and remove it")
+    demo.add_argument("spec", metavar="SPEC", nargs="?", default="ubuntu:16.04", help="default: %(default)s")
+    demo.add_argument("--init", choices=list(INIT_COMMANDS), default="systemd", help="PID 1 (default: %(default)s)")
+    demo.set_defaults(run=_demo)
+    gc = commands.add_parser("gc", help="remove what killed runs and kept failures left behind")
+    gc.add_argument("--all", action="store_true", help="every labelled container, network and volume, `up`'s too")
+    gc.set_defaults(run=_gc)
     return top
 
 

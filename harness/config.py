@@ -62,3 +62,8 @@ class HarnessConfig:
     @property
     def lock_dir(self) -> Path:
         return self.cache_dir / "locks"
+
+    @property
+    def cli_dir(self) -> Path:
+        """The key and state of VPSes made by ``vps-harness up``."""
+        return self.cache_dir / "cli"

@@ -17,6 +17,10 @@ PID = f"{PREFIX}.pid"
 #: On every container, network and volume: the host name of the owner's machine.
 HOST = f"{PREFIX}.host"
 
+#: On VPS containers: the VPS's name (its host name) and its init.
+NAME = f"{PREFIX}.name"
+INIT = f"{PREFIX}.init"
+
 #: On images: ``base`` or ``vps``.
 IMAGE_KIND = f"{PREFIX}.image"
 #: On images: the OS spec they are for (``ubuntu:16.04``).

@@ -24,7 +24,7 @@ from harness import labels
 from harness.errors import CommandFailed, VpsNotReady
 from harness.images import VpsImage
 from harness.result import CommandResult
-from harness.spec import OsSpec
+from harness.spec import OsSpec, parse_spec
 from harness.ssh import KeyPair, SshSession, Transcript
 from harness.waiting import wait_for
 
@@ -163,7 +163,13 @@ class Vps:
         create: dict[str, Any] = {
             "name": container_name,
             "hostname": name,
-            "labels": {**owner_labels, labels.SPEC: str(image.spec), HOST_KEY_LABEL: host_key.public},
+            "labels": {
+                **owner_labels,
+                labels.SPEC: str(image.spec),
+                labels.NAME: name,
+                labels.INIT: init,
+                HOST_KEY_LABEL: host_key.public,
+            },
             "ports": {"22/tcp": ("127.0.0.1", None)},
             "detach": True,
             **options,
@@ -189,6 +195,20 @@ class Vps:
             vps.remove()
             raise
         return vps
+
+    @classmethod
+    def attach(cls, client: docker.DockerClient, container: Container, key: KeyPair) -> Vps:
+        """A running VPS container made earlier (by ``vps-harness up``), reached with ``key``."""
+        found = container.labels
+        return cls(
+            client,
+            container,
+            parse_spec(found[labels.SPEC]),
+            name=found[labels.NAME],
+            init=found[labels.INIT],
+            key=key,
+            host_key=found[HOST_KEY_LABEL],
+        )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished.

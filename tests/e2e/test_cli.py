@@ -1,0 +1,70 @@
+"""The vps-harness command: up, ls, ssh, down and demo, as a user types them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from harness import labels
+from harness.spec import OsSpec
+
+pytestmark = pytest.mark.docker
+
+CLI = str(Path(sys.executable).with_name("vps-harness"))
+
+
+def cli(*args: str, cache: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "VPS_HARNESS_CACHE_DIR": str(cache), "HOME": str(cache)}
+    run = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=180)
+    if check:
+        assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_docker: docker.DockerClient) -> None:
+    name = f"t{uuid.uuid4().hex[:8]}"
+    up = cli("up", str(spec), "--name", name, cache=tmp_path)
+    assert re.match(rf"VPS {name} \({spec}, init=systemd\) is up: image [\d.]+ s, ready [\d.]+ s", up.stdout)
+    ssh_line = re.search(r"ssh:\s+(ssh .*)", up.stdout)
+    assert ssh_line and f"{tmp_path}/cli/id_ed25519" in ssh_line.group(1)
+    try:
+        listed = cli("ls", cache=tmp_path).stdout
+        row = next(line for line in listed.splitlines() if line.startswith(name + " "))
+        assert str(spec) in row and "running" in row and "vps-harness up" in row
+        assert cli("ssh", name, "hostname", cache=tmp_path).stdout == f"{name}\n"
+        failed = cli("ssh", name, "echo oops >&2; exit 5", cache=tmp_path, check=False)
+        assert (failed.returncode, failed.stderr) == (5, "oops\n")
+        # The printed line works with OpenSSH and the pinned host key.
+        probe = subprocess.run(
+            [*ssh_line.group(1).split(), "-o", "BatchMode=yes", "id -un"], capture_output=True, text=True
+        )
+        assert probe.stdout == "vps\n", probe.stderr
+        taken = cli("up", str(spec), "--name", name, cache=tmp_path, check=False)
+        assert taken.returncode == 1 and f"a VPS named '{name}' exists already" in taken.stderr
+        # A CLI VPS has no owner process: the reaper leaves it alone.
+        assert labels.PID not in vps_docker.containers.get(f"vps-harness-{name}").labels
+        cli("gc", cache=tmp_path)
+        assert vps_docker.containers.get(f"vps-harness-{name}").status == "running"
+    finally:
+        down = cli("down", name, cache=tmp_path)
+    assert down.stdout == f"removed 1 VPS: {name}\n"
+    assert not vps_docker.containers.list(all=True, filters={"name": f"vps-harness-{name}"})
+    assert not (tmp_path / "cli" / "vps" / name).exists()
+    missing = cli("ssh", name, "true", cache=tmp_path, check=False)
+    assert missing.returncode == 1 and f"no VPS named '{name}'" in missing.stderr
+
+
+def test_demo_shows_a_booted_server_and_removes_it(tmp_path: Path, vps_docker: docker.DockerClient) -> None:
+    demo = cli("demo", "ubuntu:16.04", cache=tmp_path).stdout
+    assert re.search(r"^os\s+Ubuntu 16\.04", demo, re.M)
+    assert re.search(r"^systemd\s+running$", demo, re.M)
+    assert re.search(r"^users\s+root vps$", demo, re.M)
+    assert re.search(r"^ssh\s+ssh -i \S+ -p \d+ -o UserKnownHostsFile=", demo, re.M)
+    assert re.search(r"^removed\s+in [\d.]+ s$", demo, re.M)
+    assert not vps_docker.containers.list(all=True, filters={"label": f"{labels.NAME}=demo"})
