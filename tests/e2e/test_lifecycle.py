@@ -1,0 +1,216 @@
+"""Whole pytest runs in a subprocess: reports, parallel runs, Ctrl-C, kill -9, gc.
+
+Each test runs its own pytest on a small test file and checks what the run
+left in the engine. They take a lock between them: a killed run's leftovers
+are what they look at, and another run's start-up sweep would remove them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+from filelock import FileLock
+
+from harness import labels
+
+pytestmark = pytest.mark.docker
+
+HOLD = """
+import os, time
+from pathlib import Path
+
+def test_hold(vps, vps_network):
+    net = vps_network()
+    Path(os.environ["IDS"]).write_text(f"{vps.container.id} {net.id}")
+    time.sleep(300)
+"""
+
+SUITE = """
+import os
+from pathlib import Path
+
+def record(*ids):
+    with open(os.environ["IDS"], "a") as f:
+        f.write(" ".join(ids) + "\\n")
+
+def test_one(vps):
+    record(vps.container.id)
+    assert vps.run("true").ok
+
+def test_two(vps_factory, vps_network):
+    net = vps_network()
+    a, b = vps_factory(name="a", networks=[net]), vps_factory(name="b", networks=[net])
+    record(a.container.id, b.container.id, net.id)
+    assert a.run("getent hosts b").ok
+
+def test_fails(vps):
+    record(vps.container.id)
+    vps.run("echo about to fail; echo trouble >&2; exit 7")
+"""
+
+
+@pytest.fixture
+def one_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with FileLock(tmp_path_factory.getbasetemp().parent / "vps-harness-lifecycle.lock"):
+        yield
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the outer pytest's (xdist worker ids and the like)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
+    return {**env, **extra}
+
+
+def inner_pytest(tmp_path: Path, source: str, *args: str) -> list[str]:
+    (tmp_path / "test_inner.py").write_text(source)
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--vps=debian:12", "-q", *args, "test_inner.py"]
+
+
+def start_holding(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
+    """A pytest run whose test holds a VPS and a network; the ids once they are up."""
+    ids = tmp_path / "ids"
+    process = subprocess.Popen(
+        inner_pytest(tmp_path, HOLD),
+        cwd=tmp_path,
+        env=clean_env(IDS=str(ids)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while not (ids.exists() and ids.read_text()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the inner run never started its VPS:\n{process.communicate()[0]}")
+        time.sleep(0.05)
+    return process, ids.read_text().split()
+
+
+def exists(client: docker.DockerClient, rid: str) -> bool:
+    for collection in (client.containers, client.networks):
+        try:
+            collection.get(rid)
+            return True
+        except docker.errors.NotFound:
+            continue
+    return False
+
+
+def owned_by(client: docker.DockerClient, pid: int) -> list[str]:
+    return [c.id for c in client.containers.list(all=True, filters={"label": f"{labels.PID}={pid}"})]
+
+
+def test_parallel_run_reports_failures_and_leaves_nothing(
+    tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
+) -> None:
+    ids = tmp_path / "ids"
+    run = subprocess.run(
+        inner_pytest(tmp_path, SUITE, "-n", "2"),
+        cwd=tmp_path,
+        env=clean_env(IDS=str(ids)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "2 passed" in run.stdout and "1 failed" in run.stdout
+    recorded = ids.read_text().split()
+    assert len(recorded) == 5
+    assert [rid for rid in recorded if exists(vps_docker, rid)] == []
+    report = run.stdout[run.stdout.index("test_fails") :]
+    assert "vps vps1" in report, "the failed test's report has a section per VPS"
+    assert "exit 7" in report and "! trouble" in report, "the transcript shows the command, status and stderr"
+    assert "--- journal (last 200 lines) ---" in report and "sshd" in report
+    assert "--- docker logs ---" in report and "Welcome to" in report
+
+
+def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None) -> None:
+    process, held = start_holding(tmp_path)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 2, output  # interrupted
+    assert "KeyboardInterrupt" in output
+    assert [rid for rid in held if exists(vps_docker, rid)] == []
+    assert owned_by(vps_docker, process.pid) == []
+
+
+def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
+    tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
+) -> None:
+    (tmp_path / "first").mkdir()
+    first, held = start_holding(tmp_path / "first")
+    first.kill()
+    first.communicate(timeout=30)
+    assert all(exists(vps_docker, rid) for rid in held), "pytest runs no teardown on SIGKILL"
+    assert owned_by(vps_docker, first.pid) == [held[0]]
+
+    # The next session's first use of the engine sweeps what dead owners left.
+    (tmp_path / "next").mkdir()
+    after = subprocess.run(
+        inner_pytest(tmp_path / "next", "def test_engine(vps_docker):\n    assert vps_docker.ping()\n"),
+        cwd=tmp_path / "next",
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert re.search(r"removed \d+ leftover resources of runs that were killed", after.stdout + after.stderr)
+    assert [rid for rid in held if exists(vps_docker, rid)] == []
+
+    # And `vps-harness gc`, without a pytest run.
+    (tmp_path / "second").mkdir()
+    second, held = start_holding(tmp_path / "second")
+    second.kill()
+    second.communicate(timeout=30)
+    assert all(exists(vps_docker, rid) for rid in held)
+    gc = subprocess.run(
+        [Path(sys.executable).with_name("vps-harness"), "gc"], env=clean_env(), capture_output=True, text=True
+    )
+    assert gc.returncode == 0, gc.stderr
+    assert re.match(r"removed [1-9]\d* container\(s\), [1-9]\d* network\(s\)", gc.stdout), gc.stdout
+    assert [rid for rid in held if exists(vps_docker, rid)] == []
+
+
+def test_keep_failed_keeps_the_vps_reachable_until_gc(
+    tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
+) -> None:
+    failing = "def test_fails(vps):\n    vps.run('touch /tmp/evidence')\n    assert False\n"
+    run = subprocess.run(
+        inner_pytest(tmp_path, failing, "--vps-keep-failed"),
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    line = re.search(r"kept VPS vps1 of test_inner.py::test_fails\[debian-12\]: (ssh .*)", run.stdout + run.stderr)
+    assert line, run.stdout + run.stderr
+    ssh = shlex.split(line.group(1))
+    port = ssh[ssh.index("-p") + 1]
+    kept = vps_docker.containers.list(filters={"label": labels.SESSION, "name": "kept-"})
+    kept_ids = [c.id for c in kept if c.ports.get("22/tcp", [{}])[0].get("HostPort") == port]
+    assert len(kept_ids) == 1
+    try:
+        probe = subprocess.run([*ssh, "-o", "BatchMode=yes", "ls /tmp/evidence"], capture_output=True, text=True)
+        assert probe.returncode == 0, probe.stderr
+        assert probe.stdout.strip() == "/tmp/evidence"
+        gc = subprocess.run([Path(sys.executable).with_name("vps-harness"), "gc"], capture_output=True, text=True)
+        assert gc.returncode == 0, gc.stderr
+        assert [rid for rid in kept_ids if exists(vps_docker, rid)] == []
+    finally:
+        for rid in kept_ids:
+            if exists(vps_docker, rid):
+                vps_docker.containers.get(rid).remove(force=True, v=True)

@@ -1,0 +1,98 @@
+"""What the reaper removes, against a fake engine: labelled only, by owner."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from typing import Any
+
+import pytest
+
+from harness import labels
+from harness.reaper import KEPT_PREFIX, owner_alive, sweep
+
+
+class FakeResource:
+    def __init__(self, engine: FakeEngine, rid: str, resource_labels: dict[str, str], name: str = "") -> None:
+        self.engine, self.id, self.labels, self.name = engine, rid, resource_labels, name
+        self.attrs = {"Labels": resource_labels}
+
+    def remove(self, **_: Any) -> None:
+        self.engine.removed.append(self.id)
+
+
+class FakeCollection:
+    def __init__(self, items: list[FakeResource]) -> None:
+        self.items = items
+
+    def list(self, *, filters: dict[str, str], **_: Any) -> list[FakeResource]:
+        assert filters == {"label": labels.SESSION}, "the reaper must only ever ask for labelled resources"
+        return [item for item in self.items if labels.SESSION in item.labels]
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+        self.containers = FakeCollection([])
+        self.networks = FakeCollection([])
+        self.volumes = FakeCollection([])
+
+    def add(self, kind: str, rid: str, resource_labels: dict[str, str], name: str = "") -> None:
+        getattr(self, kind).items.append(FakeResource(self, rid, resource_labels, name))
+
+
+@pytest.fixture(scope="module")
+def dead_pid() -> int:
+    """The pid of a process that has exited (and was reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def owned(session: str, pid: int | None) -> dict[str, str]:
+    found = {labels.SESSION: session, labels.HOST: socket.gethostname()}
+    if pid is not None:
+        found[labels.PID] = str(pid)
+    return found
+
+
+@pytest.fixture
+def engine(dead_pid: int) -> FakeEngine:
+    engine = FakeEngine()
+    engine.add("containers", "live", owned("s1", os.getpid()), "vps-a-s1-1")
+    engine.add("containers", "dead", owned("s2", dead_pid), "vps-a-s2-1")
+    engine.add("containers", "kept", owned("s2", dead_pid), KEPT_PREFIX + "vps-b-s2-2")
+    engine.add("containers", "cli", owned("cli", None), "vps-harness-web")
+    engine.add("containers", "foreign", {"com.example": "x"}, "not-ours")
+    engine.add("networks", "dead-net", owned("s2", dead_pid))
+    engine.add("volumes", "live-vol", owned("s1", os.getpid()))
+    return engine
+
+
+def test_default_removes_only_what_dead_owners_left(engine: FakeEngine) -> None:
+    swept = sweep(engine)  # type: ignore[arg-type]
+    assert engine.removed == ["dead", "dead-net"]
+    assert len(swept) == 2
+
+
+def test_gc_also_clears_kept_vpses_of_dead_runs(engine: FakeEngine) -> None:
+    sweep(engine, spare_kept=False)  # type: ignore[arg-type]
+    assert engine.removed == ["dead", "kept", "dead-net"]
+
+
+def test_everything_removes_every_labelled_one_and_nothing_else(engine: FakeEngine) -> None:
+    sweep(engine, everything=True, spare_kept=False)  # type: ignore[arg-type]
+    assert engine.removed == ["live", "dead", "kept", "cli", "dead-net", "live-vol"]
+
+
+def test_own_session_and_pid(engine: FakeEngine) -> None:
+    sweep(engine, session="s1", pid=os.getpid())  # type: ignore[arg-type]
+    assert engine.removed == ["live", "live-vol"]
+
+
+def test_owner_alive(dead_pid: int) -> None:
+    assert owner_alive(owned("s", os.getpid()))
+    assert not owner_alive(owned("s", dead_pid))
+    assert owner_alive(owned("cli", None)), "no pid (vps-harness up): never the reaper's"
+    assert owner_alive({**owned("s", dead_pid), labels.HOST: "another-machine"}), "not ours to judge"
