@@ -28,14 +28,15 @@ test: setup
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/plugin $(PYTEST_ARGS)
 
-## demo: make the ubuntu:16.04 VPS image (once) and show it
+## demo: make the ubuntu:16.04 VPS image (once), start a VPS, show it over SSH, remove it
 demo: setup
 	$(BIN)/vps-harness images build ubuntu:16.04
-	$(BIN)/vps-harness images ls
+	$(BIN)/vps-harness demo ubuntu:16.04
 
-## bench: ready time and command latency against their baselines (BENCH_ARGS=--check fails on a missed target)
+## bench: ready time, command latency and xdist speed-up against baselines (BENCH_ARGS="--check --os=ubuntu:16.04")
 bench: setup
 	$(BIN)/python bench/vps_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/parallel_bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests vps_images bench
