@@ -21,6 +21,9 @@ HOST = f"{PREFIX}.host"
 NAME = f"{PREFIX}.name"
 INIT = f"{PREFIX}.init"
 
+#: On VPS containers: the host directory its keys are staged in, removed with it.
+SECRETS = f"{PREFIX}.secrets"
+
 #: On images: ``base`` or ``vps``.
 IMAGE_KIND = f"{PREFIX}.image"
 #: On images: the OS spec they are for (``ubuntu:16.04``).

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -36,6 +38,21 @@ def owner_alive(resource_labels: dict[str, str]) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def forget_secrets(resource_labels: dict[str, str]) -> None:
+    """Delete the key directory a removed VPS had staged (only a vps-harness one).
+
+    When its owner is gone, the session key directory holding it goes too
+    (``vps-harness-keys-*``): nobody is left to use that key.
+    """
+    value = resource_labels.get(labels.SECRETS, "")
+    folder = Path(value)
+    if not value or not folder.is_absolute() or not any(p.startswith(labels.PREFIX) for p in folder.parts):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.parent.name.startswith(f"{labels.PREFIX}-keys-") and not owner_alive(resource_labels):
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 @dataclass
@@ -81,6 +98,7 @@ def sweep(
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
                 swept.containers.append(container.id)
+            forget_secrets(container.labels)
     for network in client.networks.list(filters=selector):
         if chosen(network.attrs.get("Labels") or {}):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

@@ -168,6 +168,7 @@ class Vps:
                 labels.SPEC: str(image.spec),
                 labels.NAME: name,
                 labels.INIT: init,
+                labels.SECRETS: str(secrets),
                 HOST_KEY_LABEL: host_key.public,
             },
             "ports": {"22/tcp": ("127.0.0.1", None)},

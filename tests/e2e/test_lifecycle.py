@@ -154,6 +154,8 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
     first.communicate(timeout=30)
     assert all(exists(vps_docker, rid) for rid in held), "pytest runs no teardown on SIGKILL"
     assert owned_by(vps_docker, first.pid) == [held[0]]
+    staged = Path(vps_docker.containers.get(held[0]).labels[labels.SECRETS])
+    assert staged.parent.name.startswith("vps-harness-keys-") and staged.exists()
 
     # The next session's first use of the engine sweeps what dead owners left.
     (tmp_path / "next").mkdir()
@@ -168,6 +170,7 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
     assert after.returncode == 0, after.stdout + after.stderr
     assert re.search(r"removed \d+ leftover resources of runs that were killed", after.stdout + after.stderr)
     assert [rid for rid in held if exists(vps_docker, rid)] == []
+    assert not staged.parent.exists(), "the dead run's session key directory went with its VPS"
 
     # And `vps-harness gc`, without a pytest run.
     (tmp_path / "second").mkdir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,3 +97,20 @@ def test_owner_alive(dead_pid: int) -> None:
     assert not owner_alive(owned("s", dead_pid))
     assert owner_alive(owned("cli", None)), "no pid (vps-harness up): never the reaper's"
     assert owner_alive({**owned("s", dead_pid), labels.HOST: "another-machine"}), "not ours to judge"
+
+
+def test_removed_vpses_take_their_staged_keys_along(tmp_path: Path, dead_pid: int) -> None:
+    dead_session = tmp_path / "vps-harness-keys-dead"
+    live_session = tmp_path / "vps-harness-keys-live"
+    for folder in (dead_session / "vps-a", live_session / "vps-b", tmp_path / "unrelated"):
+        folder.mkdir(parents=True)
+    engine = FakeEngine()
+    engine.add("containers", "dead", {**owned("s2", dead_pid), labels.SECRETS: str(dead_session / "vps-a")})
+    engine.add("containers", "live", {**owned("s1", os.getpid()), labels.SECRETS: str(live_session / "vps-b")})
+    engine.add("containers", "odd", {**owned("s3", dead_pid), labels.SECRETS: str(tmp_path / "unrelated")})
+    sweep(engine)  # type: ignore[arg-type]
+    assert not dead_session.exists(), "a dead run's key directory goes with its last VPS"
+    assert (live_session / "vps-b").exists()
+    assert (tmp_path / "unrelated").exists(), "never a directory that is not vps-harness's"
+    sweep(engine, everything=True)  # type: ignore[arg-type]
+    assert not (live_session / "vps-b").exists() and live_session.exists(), "a live owner keeps its session key"
