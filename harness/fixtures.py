@@ -23,7 +23,7 @@ from harness.progress import Progress
 from harness.reaper import sweep
 from harness.spec import OsSpec, parse_spec
 from harness.ssh import KeyPair
-from harness.vps import Init, Vps
+from harness.vps import DockerMode, Init, Vps
 
 #: Set once this process has reached the engine, so the session's end sweeps.
 ENGINE_USED = pytest.StashKey[bool]()
@@ -128,7 +128,14 @@ def _vps_fleet(
     from harness.plugin import FAILED, FLEET, SETTINGS
 
     settings = request.config.stash[SETTINGS]
-    fleet = Fleet(vps_docker, vps_images, session=settings.session, key=vps_keys.key, secrets=vps_keys.directory)
+    fleet = Fleet(
+        vps_docker,
+        vps_images,
+        session=settings.session,
+        key=vps_keys.key,
+        secrets=vps_keys.directory,
+        progress=terminal_progress(request.config),
+    )
     request.node.stash[FLEET] = fleet
     yield fleet
     if settings.keep_failed and request.node.stash.get(FAILED, False) and fleet.vpses:
@@ -150,8 +157,12 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
     ...     b = vps_factory(name="b", networks=[net], aliases=["db.internal"])
     ...     a.run("getent hosts db.internal")
     """
+    from harness.plugin import SETTINGS
+
     marker = request.node.get_closest_marker("vps")
-    default_init: Init = marker.kwargs.get("init", "systemd") if marker else "systemd"
+    configured = marker.kwargs if marker else {}
+    default_init: Init = configured.get("init", "systemd")
+    default_docker: DockerMode = configured.get("docker", request.config.stash[SETTINGS].docker)
 
     def make(
         name: str | None = None,
@@ -159,9 +170,19 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
         init: Init | None = None,
         networks: list[Network] | tuple[Network, ...] = (),
         aliases: list[str] | tuple[str, ...] = (),
+        docker: DockerMode | None = None,
+        publish_ssh: bool = True,
     ) -> Vps:
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
-        return _vps_fleet.vps(spec, name=name, init=init or default_init, networks=networks, aliases=aliases)
+        return _vps_fleet.vps(
+            spec,
+            name=name,
+            init=init or default_init,
+            docker=docker or default_docker,
+            networks=networks,
+            aliases=aliases,
+            publish_ssh=publish_ssh,
+        )
 
     return make
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -24,7 +25,7 @@ from harness.images import Images
 from harness.reaper import KEPT_PREFIX
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
-from harness.vps import Init, Vps
+from harness.vps import DockerMode, Init, Vps
 
 _counter = itertools.count(1)
 
@@ -44,12 +45,14 @@ class Fleet:
         key: KeyPair,
         secrets: Path,
         worker: str = "",
+        progress: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.client = client
         self.images = images
         self.session = session
         self.key = key
         self.secrets = secrets
+        self.progress = progress
         self.worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "")
         self.vpses: list[Vps] = []
         self.networks: list[Network] = []
@@ -63,14 +66,16 @@ class Fleet:
         *,
         name: str | None = None,
         init: Init = "systemd",
+        docker: DockerMode = "none",
         networks: tuple[Network, ...] | list[Network] = (),
         aliases: tuple[str, ...] | list[str] = (),
+        publish_ssh: bool = True,
     ) -> Vps:
-        """Start a VPS of ``spec`` and wait until it is ready."""
+        """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`)."""
         image = self.images.vps(spec)
         name = name or f"vps{len(self.vpses) + 1}"
         container_name = self._unique(f"vps-{name}")
-        vps = Vps.start(
+        vps = Vps.create(
             self.client,
             image,
             name=name,
@@ -79,8 +84,11 @@ class Fleet:
             key=self.key,
             secrets=self.secrets / container_name,
             init=init,
+            docker_mode=docker,
             networks=tuple(networks),
             aliases=tuple(aliases),
+            publish_ssh=publish_ssh,
+            progress=self.progress,
         )
         self.vpses.append(vps)
         return vps

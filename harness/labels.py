@@ -20,6 +20,11 @@ HOST = f"{PREFIX}.host"
 #: On VPS containers: the VPS's name (its host name) and its init.
 NAME = f"{PREFIX}.name"
 INIT = f"{PREFIX}.init"
+#: On VPS containers: its Docker mode (none, dind, socket).
+DOCKER = f"{PREFIX}.docker"
+
+#: On what a socket-mode VPS made through the host's engine: the VPS's container name.
+PARENT = f"{PREFIX}.parent"
 
 #: On VPS containers: the host directory its keys are staged in, removed with it.
 SECRETS = f"{PREFIX}.secrets"

@@ -11,6 +11,7 @@ import pytest
 from harness.errors import UnknownOsSpec
 from harness.labels import new_session_id
 from harness.spec import OsSpec, parse_specs
+from harness.vps import DOCKER_MODES, DockerMode
 
 pytest_plugins = ["harness.fixtures"]
 
@@ -24,6 +25,7 @@ class RunSettings:
     matrix: tuple[OsSpec, ...]
     keep_failed: bool
     session: str
+    docker: DockerMode = "none"
 
 
 SETTINGS = pytest.StashKey[RunSettings]()
@@ -46,13 +48,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="keep the VPSes of failed tests running and print how to ssh in (`vps-harness gc` clears them)",
     )
+    group.addoption(
+        "--vps-docker",
+        default="none",
+        choices=DOCKER_MODES,
+        help="Docker in every VPS: none, dind (its own engine) or socket (the host's, mounted); default: none",
+    )
     parser.addini("vps", "OS matrix when --vps is not given", type="args", default=[DEFAULT_MATRIX])
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a Docker engine (skips with the reason when none answers)")
     config.addinivalue_line(
-        "markers", "vps(os=[...], init='systemd'|'sshd'): narrow a test's OS matrix or configure its VPS"
+        "markers",
+        "vps(os=[...], init='systemd'|'sshd', docker='none'|'dind'|'socket'): narrow a test's OS matrix "
+        "or configure its VPS",
     )
     values = config.getoption("vps") or config.getini("vps")
     try:
@@ -63,7 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--vps: no OS spec given; name one, e.g. --vps=debian:12")
     workerinput = getattr(config, "workerinput", None)
     session = workerinput["vps_harness_session"] if workerinput else new_session_id()
-    config.stash[SETTINGS] = RunSettings(matrix, bool(config.getoption("vps_keep_failed")), session)
+    config.stash[SETTINGS] = RunSettings(
+        matrix, bool(config.getoption("vps_keep_failed")), session, config.getoption("vps_docker")
+    )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "vps-harness-xdist")
 

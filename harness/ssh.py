@@ -13,6 +13,7 @@ import io
 import select
 import socket
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import paramiko
@@ -77,6 +78,7 @@ class SshSession:
         host_key: str,
         *,
         where: str = "",
+        via: Callable[[str, int], paramiko.Channel] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -84,6 +86,7 @@ class SshSession:
         self.key = key
         self.host_key = host_key
         self.where = where or f"{user}@{host}:{port}"
+        self.via = via
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
@@ -96,8 +99,7 @@ class SshSession:
             if transport is not None and transport.is_active():
                 return self._client
             self.close()
-        sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = self._open(timeout)
         client = paramiko.SSHClient()
         pinned = host_pkey(self.host_key)
         client.get_host_keys().add(self._known_hosts_name, pinned.get_name(), pinned)
@@ -135,10 +137,24 @@ class SshSession:
         proxy answers for it), so an open port proves nothing.
         """
         try:
-            with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
-                return sock.recv(64).startswith(b"SSH-")
+            sock = self._open(timeout)
+        except (OSError, paramiko.SSHException):
+            return False
+        try:
+            sock.settimeout(timeout)
+            return bytes(sock.recv(64)).startswith(b"SSH-")
         except OSError:
             return False
+        finally:
+            sock.close()
+
+    def _open(self, timeout: float) -> socket.socket | paramiko.Channel:
+        """A byte stream to sshd: a TCP socket without Nagle's delay, or a channel through a jump host."""
+        if self.via is not None:
+            return self.via(self.host, self.port)
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     @property
     def _known_hosts_name(self) -> str:
@@ -160,8 +176,12 @@ class SshSession:
 
     # -- commands ---------------------------------------------------------
 
-    def run(self, command: str, *, timeout: float = 60.0) -> CommandResult:
-        """Run ``command`` through the login shell; raise :class:`CommandTimeout` past ``timeout``."""
+    def run(self, command: str, *, timeout: float = 60.0, stdin: Iterable[bytes] = ()) -> CommandResult:
+        """Run ``command`` through the login shell; raise :class:`CommandTimeout` past ``timeout``.
+
+        ``stdin``, when given, is streamed to the command chunk by chunk, then
+        closed (an EOF costs a round trip, so commands without it skip it).
+        """
         transport = self.connect().get_transport()
         assert transport is not None
         started = time.monotonic()
@@ -171,6 +191,14 @@ class SshSession:
         try:
             channel.exec_command(command)
             deadline = started + timeout
+            if stdin:
+                for chunk in stdin:
+                    channel.sendall(chunk)
+                    while channel.recv_ready():
+                        out.append(channel.recv(1 << 20))
+                    while channel.recv_stderr_ready():
+                        err.append(channel.recv_stderr(1 << 20))
+                channel.shutdown_write()
             while True:
                 if channel.recv_ready():
                     out.append(channel.recv(1 << 20))

@@ -75,7 +75,7 @@ class Standalone:
             raise HarnessError(f"a VPS named {name!r} exists already; `vps-harness down {name}` removes it")
         image = images.vps(spec)
         shutil.rmtree(self._secrets(name), ignore_errors=True)  # a VPS removed by `gc --all` left it
-        vps = Vps.start(
+        vps = Vps.create(
             self.client,
             image,
             name=name,

@@ -1,6 +1,8 @@
 """A mock VPS: one container of a VPS image, run and reached as a server is.
 
->>> vps = Vps.start(client, image, name="web1", session="abc123", key=key)  # doctest: +SKIP
+>>> vps = Vps.create(  # doctest: +SKIP
+...     client, image, name="web1", container_name="web1-abc", owner_labels={}, key=key, secrets=path
+... )
 >>> vps.run("cat /etc/hostname").stdout  # doctest: +SKIP
 'web1\\n'
 """
@@ -8,10 +10,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import shutil
 import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,16 +23,21 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
+from docker.models.volumes import Volume
 
-from harness import labels
+from harness import labels, privilege
 from harness.errors import CommandFailed, VpsNotReady
 from harness.images import VpsImage
 from harness.result import CommandResult
 from harness.spec import OsSpec, parse_spec
 from harness.ssh import KeyPair, SshSession, Transcript
+from harness.tunnel import LabellingSocket, PortForward
 from harness.waiting import wait_for
 
 Init = Literal["systemd", "sshd"]
+#: Docker for the VPS: none, its own engine under systemd, or the host's socket.
+DockerMode = Literal["none", "dind", "socket"]
+DOCKER_MODES = ("none", "dind", "socket")
 
 #: PID 1 of each init mode; the image's own CMD is systemd.
 INIT_COMMANDS: dict[str, list[str]] = {
@@ -49,6 +58,10 @@ _AWAIT_BOOT = (
     'case "$s" in initializing|starting) true;; *) false;; esac; do sleep 0.02; done; echo "$s"'
 )
 
+
+#: Waits on a DinD VPS (up to 60 s) until its own engine answers.
+_AWAIT_DOCKER = "i=0; until docker info >/dev/null 2>&1; do i=$((i+1)); [ $i -le 1200 ] || exit 1; sleep 0.05; done"
+DIND_UNITS = ("docker.service", "containerd.service")
 
 #: Carriage returns and colour codes a console adds.
 _TERMINAL_CONTROL = re.compile(r"\r|\x1b\[[0-9;]*m")
@@ -87,7 +100,7 @@ def run_options(init: Init) -> dict[str, Any]:
 SECRETS_MOUNT = "/run/vps-harness"
 
 
-def stage_secrets(directory: Path, host_key: KeyPair, client_key: KeyPair) -> None:
+def stage_secrets(directory: Path, host_key: KeyPair, client_key: KeyPair, units: tuple[str, ...] = ()) -> None:
     """Write a VPS's host key and who may log in, for a read-only bind mount.
 
     A bind mount costs nothing at start, where copying into a created
@@ -99,11 +112,57 @@ def stage_secrets(directory: Path, host_key: KeyPair, client_key: KeyPair) -> No
         "ssh_host_ed25519_key": (host_key.private, 0o600),
         "ssh_host_ed25519_key.pub": (host_key.public + "\n", 0o644),
         "authorized_keys": (client_key.public + "\n", 0o644),
+        # Enabled at every boot by the image's generator (docker.service for DinD).
+        "units": ("".join(f"{unit}\n" for unit in units), 0o644),
     }
     for name, (text, mode) in files.items():
         path = directory / name
         path.touch(mode=mode)
         path.write_text(text)
+
+
+def host_socket(client: docker.DockerClient) -> str:
+    """The host path of the engine's Unix socket, for ``docker="socket"``."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not where.startswith("unix://"):
+        raise VpsNotReady(f"docker='socket' mounts the engine's Unix socket, and DOCKER_HOST={where} is not one")
+    return where.removeprefix("unix://")
+
+
+def _create_and_start(
+    client: docker.DockerClient,
+    tag: str,
+    create: dict[str, Any],
+    more_networks: tuple[Network, ...],
+    aliases: list[str],
+    *,
+    privileged: bool,
+    progress: Callable[[str], None],
+) -> Container:
+    """Create and start a container, removed again if it cannot start.
+
+    With ``privileged`` (DinD), ask for ``--privileged`` first and, once the
+    engine refuses it, for the fallback set (remembered per engine).
+    """
+    while True:
+        if privileged:
+            for option in ("cap_add", "cap_drop", "security_opt", "privileged"):
+                create.pop(option, None)
+            create.update(privilege.options(client))
+        container = client.containers.create(tag, **create)
+        try:
+            for network in more_networks:
+                network.connect(container, aliases=aliases)
+            container.start()
+        except BaseException as e:
+            container.remove(force=True, v=True)
+            if privileged and create.get("privileged") and privilege.is_refusal(e):
+                privilege.record(client, False, progress)
+                continue
+            raise
+        if privileged:
+            privilege.record(client, bool(create.get("privileged")), progress)
+        return container
 
 
 class Vps:
@@ -131,6 +190,14 @@ class Vps:
         self.transcript = Transcript()
         self.failed_units = ""
         self.secrets: Path | None = None
+        self.docker_mode: DockerMode = "none"
+        self.aliases: tuple[str, ...] = ()
+        self.volumes: list[Volume] = []
+        self.via: Vps | None = None
+        self.networks: list[Network] = []
+        self.published = True
+        self.engine_socket: LabellingSocket | None = None
+        self._forwards: list[PortForward] = []
         self._ssh: SshSession | None = None
         self._root: SshSession | None = None
         self._host: Any = None
@@ -138,7 +205,7 @@ class Vps:
     # -- lifecycle --------------------------------------------------------
 
     @classmethod
-    def start(
+    def create(
         cls,
         client: docker.DockerClient,
         image: VpsImage,
@@ -149,49 +216,79 @@ class Vps:
         key: KeyPair,
         secrets: Path,
         init: Init = "systemd",
+        docker_mode: DockerMode = "none",
         networks: tuple[Network, ...] = (),
         aliases: tuple[str, ...] = (),
+        publish_ssh: bool = True,
+        progress: Callable[[str], None] = lambda message: None,
     ) -> Vps:
         """Create, start and wait for a VPS; on any failure remove what was made.
 
         ``secrets``: a directory, made here, for the keys staged for this VPS.
+        ``docker_mode="dind"`` needs systemd: the VPS runs docker.service with
+        /var/lib/docker on a volume of its own (never the container's
+        overlay, where dockerd falls back to the slow vfs driver).
         """
+        if docker_mode not in DOCKER_MODES:
+            raise ValueError(f"docker={docker_mode!r} is not one of {', '.join(DOCKER_MODES)}")
+        if docker_mode == "dind" and init != "systemd":
+            raise ValueError(f"docker='dind' runs docker.service under systemd; init={init!r} has none")
         host_key = KeyPair.generate(f"root@{name}")
-        stage_secrets(secrets, host_key, key)
+        stage_secrets(secrets, host_key, key, units=("docker.service",) if docker_mode == "dind" else ())
         options = run_options(init)
-        options.setdefault("volumes", {})[str(secrets)] = {"bind": SECRETS_MOUNT, "mode": "ro"}
-        create: dict[str, Any] = {
-            "name": container_name,
-            "hostname": name,
-            "labels": {
-                **owner_labels,
-                labels.SPEC: str(image.spec),
-                labels.NAME: name,
-                labels.INIT: init,
-                labels.SECRETS: str(secrets),
-                HOST_KEY_LABEL: host_key.public,
-            },
-            "ports": {"22/tcp": ("127.0.0.1", None)},
-            "detach": True,
-            **options,
+        options["volumes"] = {**options.get("volumes", {}), str(secrets): {"bind": SECRETS_MOUNT, "mode": "ro"}}
+        vps_labels = {
+            **owner_labels,
+            labels.SPEC: str(image.spec),
+            labels.NAME: name,
+            labels.INIT: init,
+            labels.DOCKER: docker_mode,
+            labels.SECRETS: str(secrets),
+            HOST_KEY_LABEL: host_key.public,
         }
-        if networks:
-            create["network"] = networks[0].name
-            create["networking_config"] = {
-                networks[0].name: client.api.create_endpoint_config(aliases=[name, *aliases])
-            }
+        volumes: list[Volume] = []
+        engine_socket: LabellingSocket | None = None
         try:
-            container = client.containers.create(image.tag, **create)
+            if docker_mode == "dind":
+                volumes.append(client.volumes.create(f"{container_name}-docker", labels=owner_labels))
+                options["volumes"][volumes[0].name] = {"bind": "/var/lib/docker", "mode": "rw"}
+            if docker_mode == "socket":
+                engine_socket = LabellingSocket(
+                    secrets / "docker.sock", host_socket(client), {**owner_labels, labels.PARENT: container_name}
+                )
+                options["volumes"][str(engine_socket.path)] = {"bind": "/run/docker.sock", "mode": "rw"}
+            create: dict[str, Any] = {
+                "name": container_name,
+                "hostname": name,
+                "labels": vps_labels,
+                "ports": {"22/tcp": ("127.0.0.1", None)} if publish_ssh else {},
+                "detach": True,
+                **options,
+            }
+            container = _create_and_start(
+                client,
+                image.tag,
+                create,
+                networks,
+                [name, *aliases],
+                privileged=docker_mode == "dind",
+                progress=progress,
+            )
         except BaseException:
+            for volume in volumes:
+                with contextlib.suppress(docker.errors.NotFound):
+                    volume.remove(force=True)
+            if engine_socket is not None:
+                engine_socket.close()
             shutil.rmtree(secrets, ignore_errors=True)
             raise
         vps = cls(client, container, image.spec, name=name, init=init, key=key, host_key=host_key.public)
-        vps.secrets = secrets
+        vps.secrets, vps.volumes, vps.docker_mode, vps.engine_socket = secrets, volumes, docker_mode, engine_socket
+        vps.networks, vps.aliases, vps.published = list(networks), tuple(aliases), publish_ssh
         try:
-            for network in networks[1:]:
-                network.connect(container, aliases=[name, *aliases])
-            container.start()
             vps.wait_ready()
+            if docker_mode == "dind":
+                vps.seed_base(image)
         except BaseException:
             vps.remove()
             raise
@@ -201,7 +298,7 @@ class Vps:
     def attach(cls, client: docker.DockerClient, container: Container, key: KeyPair) -> Vps:
         """A running VPS container made earlier (by ``vps-harness up``), reached with ``key``."""
         found = container.labels
-        return cls(
+        vps = cls(
             client,
             container,
             parse_spec(found[labels.SPEC]),
@@ -210,6 +307,8 @@ class Vps:
             key=key,
             host_key=found[HOST_KEY_LABEL],
         )
+        vps.docker_mode = found.get(labels.DOCKER, "none")
+        return vps
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished.
@@ -234,6 +333,11 @@ class Vps:
         )
         if state == "degraded":
             self.failed_units = self._session().run("systemctl --failed --no-legend", timeout=10).stdout
+        if self.docker_mode == "dind" and self._session().run(_AWAIT_DOCKER, timeout=timeout).exit_status != 0:
+            raise VpsNotReady(
+                f"the Docker engine inside VPS {self.name} never answered `docker info`; "
+                f"its journal:\n{self.journal(30, units=DIND_UNITS)}"
+            )
 
     @staticmethod
     def _booted(state: str) -> str | None:
@@ -252,6 +356,27 @@ class Vps:
         self.container.restart(timeout=20)
         self.wait_ready()
 
+    def stop(self) -> None:
+        """Power off (an orderly shutdown); files are kept until the VPS is removed."""
+        self.close()
+        self.container.stop(timeout=20)
+        self.container.reload()
+
+    def start(self) -> None:
+        """Power on after :meth:`stop` and wait until it is ready again."""
+        self.container.start()
+        self.wait_ready()
+
+    def disconnect(self, network: Network) -> None:
+        """Cut this VPS off ``network`` (its cable pulled); the harness's own SSH is not on it."""
+        network.disconnect(self.container)
+        self.container.reload()
+
+    def connect(self, network: Network) -> None:
+        """Plug this VPS into ``network`` again, with its name and aliases."""
+        network.connect(self.container, aliases=[self.name, *self.aliases])
+        self.container.reload()
+
     def close(self) -> None:
         """Close this VPS's SSH connections."""
         for session in (self._ssh, self._root):
@@ -261,10 +386,18 @@ class Vps:
         self._host = None
 
     def remove(self) -> None:
-        """Stop and remove the container, its anonymous volumes and its staged keys."""
+        """Stop and remove the container, its volumes and its staged keys."""
         self.close()
+        for forward in self._forwards:
+            forward.close()
         with contextlib.suppress(docker.errors.NotFound):
             self.container.remove(force=True, v=True)
+        if self.engine_socket is not None:
+            self.engine_socket.close()
+            self._remove_siblings()
+        for volume in self.volumes:
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
         if self.secrets is not None:
             shutil.rmtree(self.secrets, ignore_errors=True)
 
@@ -275,22 +408,74 @@ class Vps:
         """The host port (on 127.0.0.1) that reaches this VPS's sshd."""
         bindings = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp") or []
         if not bindings:
-            raise VpsNotReady(f"VPS {self.name} has no published SSH port")
+            raise VpsNotReady(
+                f"VPS {self.name} has no published SSH port (publish_ssh=False): reach it with bastion.jump_to(vps)"
+            )
         return int(bindings[0]["HostPort"])
 
     @property
     def ip(self) -> str:
-        """The VPS's address on its first network."""
+        """The VPS's address on the first network it was given (else on the engine's default bridge)."""
+        if self.networks:
+            return self.ip_on(self.networks[0])
         networks = self.container.attrs["NetworkSettings"]["Networks"]
         return str(next(iter(networks.values()))["IPAddress"])
+
+    def ip_on(self, network: Network) -> str:
+        """The VPS's address on ``network`` (what an IP allow-list there sees)."""
+        self.container.reload()
+        found = self.container.attrs["NetworkSettings"]["Networks"].get(network.name)
+        if not found or not found.get("IPAddress"):
+            raise VpsNotReady(f"VPS {self.name} is not on network {network.name}")
+        return str(found["IPAddress"])
+
+    def _shared_ip(self, other: Vps) -> str:
+        """``other``'s address on a network this VPS is also on."""
+        self.container.reload()
+        other.container.reload()
+        mine = self.container.attrs["NetworkSettings"]["Networks"]
+        for network_name, endpoint in other.container.attrs["NetworkSettings"]["Networks"].items():
+            if network_name in mine and network_name != "bridge" and endpoint.get("IPAddress"):
+                return str(endpoint["IPAddress"])
+        raise VpsNotReady(f"VPS {self.name} and VPS {other.name} share no private network; give both the same one")
+
+    def jump_to(self, target: Vps) -> Vps:
+        """Reach ``target`` through this VPS from now on (this one is the bastion).
+
+        The test's SSH to ``target`` becomes a ``direct-tcpip`` channel over
+        this VPS's connection to its address on a network they share, as
+        ``ssh -J`` does; ``target`` needs no published port.
+        """
+        self._shared_ip(target)  # fail now, not at the first command
+        target.close()
+        target.via = self
+        return target
+
+    def _tunnel(self, host: str, port: int) -> Any:
+        transport = self._session().connect().get_transport()
+        assert transport is not None
+        return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0))
 
     def _session(self, user: str = USER) -> SshSession:
         attr = "_root" if user == "root" else "_ssh"
         session = getattr(self, attr)
         if session is None:
-            session = SshSession("127.0.0.1", self.ssh_port, user, self.key, self.host_key, where=f"VPS {self.name}")
+            where = f"VPS {self.name}"
+            if self.via is not None:
+                via = self.via
+                session = SshSession(
+                    via._shared_ip(self), 22, user, self.key, self.host_key, where=where, via=via._tunnel
+                )
+            elif self.published:
+                session = SshSession("127.0.0.1", self.ssh_port, user, self.key, self.host_key, where=where)
+            else:  # no published port: the engine's bridge, which this host routes to
+                session = SshSession(self._bridge_ip(), 22, user, self.key, self.host_key, where=where)
             setattr(self, attr, session)
         return session
+
+    def _bridge_ip(self) -> str:
+        networks = self.container.attrs["NetworkSettings"]["Networks"]
+        return str(next(iter(networks.values()))["IPAddress"])
 
     def run(
         self,
@@ -301,6 +486,7 @@ class Vps:
         sudo: bool = False,
         user: str | None = None,
         env: dict[str, str] | None = None,
+        stdin: Iterable[bytes] = (),
     ) -> CommandResult:
         """Run a shell command as ``vps`` (or root with ``sudo``, or ``user``).
 
@@ -315,7 +501,7 @@ class Vps:
         target = user or ("root" if sudo else self.user)
         if target != self.user:
             wrapped = f"sudo -n -H -u {shlex.quote(target)} -- sh -c {shlex.quote(wrapped)}"
-        result = self._session().run(wrapped, timeout=timeout)
+        result = self._session().run(wrapped, timeout=timeout, stdin=stdin)
         if wrapped != command:
             result = CommandResult(command, result.exit_status, result.stdout, result.stderr, result.duration)
         self.transcript.results.append(result)
@@ -373,6 +559,75 @@ class Vps:
             self._host = testinfra.host.Host(backend)
         return self._host
 
+    # -- Docker inside ------------------------------------------------------
+
+    def _remove_siblings(self) -> None:
+        """Remove, by id, what this socket-mode VPS made through the host's engine."""
+        made_here = {"label": f"{labels.PARENT}={self.container.name}"}
+        for container in self.client.containers.list(all=True, filters=made_here):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+        for network in self.client.networks.list(filters=made_here):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
+        for volume in self.client.volumes.list(filters=made_here):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove(force=True)
+
+    def forward(self, port: int, host: str = "127.0.0.1") -> int:
+        """A port on 127.0.0.1 here that reaches ``host:port`` as this VPS sees it (``ssh -L``).
+
+        >>> url = f"http://127.0.0.1:{vps.forward(8080)}/"  # doctest: +SKIP
+        """
+        forward = PortForward(lambda: self._tunnel(host, port), f"VPS {self.name} {host}:{port}")
+        self._forwards.append(forward)
+        return forward.port
+
+    def load_image(self, reference: str, timeout: float = 600) -> None:
+        """Make a host image available to this VPS's own engine (``docker load``, streamed over SSH)."""
+        if self.docker_mode == "none":
+            raise VpsNotReady(f"VPS {self.name} runs no Docker engine (docker='none')")
+        image = self.client.images.get(reference)
+        named = reference if reference in image.tags else False
+        stream = image.save(chunk_size=1 << 20, named=named)
+        self.run("docker load", stdin=stream, timeout=timeout)
+
+    def seed_base(self, image: VpsImage) -> None:
+        """Load the VPS's own base image into its engine, under the name a Dockerfile uses (``FROM debian:12``)."""
+        base = self.client.images.get(image.base)
+        reference = base.tags[0] if base.tags else base.id
+        self.load_image(reference)
+        if reference != image.spec.registry_ref:
+            self.run(f"docker tag {shlex.quote(reference)} {shlex.quote(image.spec.registry_ref)}")
+
+    # -- between VPSes ----------------------------------------------------
+
+    def trust(self, other: Vps, user: str = USER, as_user: str | None = None) -> None:
+        """Let ``user`` here log in to ``other`` as ``as_user`` (default: the same name) by key.
+
+        ``user`` gets an ed25519 key of its own (made once, on this VPS); its
+        public half goes into ``as_user``'s authorized_keys on ``other``, and
+        ``other``'s host key into ``user``'s known_hosts under every name it
+        has here (name, aliases, addresses on shared networks).
+        """
+        login = as_user or user
+        public = self.run(
+            "mkdir -p -m 700 ~/.ssh && { test -f ~/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' "
+            "-f ~/.ssh/id_ed25519; } && cat ~/.ssh/id_ed25519.pub",
+            user=user,
+        ).stdout.strip()
+        other.run(
+            f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(public)} >> ~/.ssh/authorized_keys "
+            "&& chmod 600 ~/.ssh/authorized_keys",
+            user=login,
+        )
+        names = [other.name, *other.aliases]
+        with contextlib.suppress(VpsNotReady):
+            names.append(self._shared_ip(other))
+        key_type, key_data = other.host_key.split()[:2]
+        known = " ".join([",".join(names), key_type, key_data])
+        self.run(f"echo {shlex.quote(known)} >> ~/.ssh/known_hosts", user=user)
+
     # -- what to show when a test fails -----------------------------------
 
     def logs(self, tail: int = 200) -> str:
@@ -380,12 +635,13 @@ class Vps:
         text = self.container.logs(tail=tail).decode(errors="replace")
         return _TERMINAL_CONTROL.sub("", text)
 
-    def journal(self, lines: int = 200) -> str:
-        """The last ``lines`` of the journal, or why there is none."""
+    def journal(self, lines: int = 200, units: tuple[str, ...] = ()) -> str:
+        """The last ``lines`` of the journal (of ``units``, else all), or why there is none."""
         if self.init != "systemd":
             return "(sshd is PID 1: no journal; its log is in docker logs)"
+        only = "".join(f" -u {shlex.quote(unit)}" for unit in units)
         try:
-            return self._session().run(f"sudo -n journalctl -n {lines} --no-pager", timeout=20).stdout
+            return self._session().run(f"sudo -n journalctl -n {lines}{only} --no-pager", timeout=20).stdout
         except OSError as e:
             return f"(journal unavailable: {e})"
 
@@ -399,5 +655,8 @@ class Vps:
         ]
         if self.failed_units:
             parts += ["--- failed units at boot ---", self.failed_units]
-        parts += ["--- journal (last 200 lines) ---", self.journal(), "--- docker logs ---", self.logs()]
+        parts += ["--- journal (last 200 lines) ---", self.journal()]
+        if self.docker_mode == "dind":
+            parts += ["--- inner Docker engine (last 50 lines) ---", self.journal(50, units=DIND_UNITS)]
+        parts += ["--- docker logs ---", self.logs()]
         return "\n".join(parts)

@@ -46,3 +46,10 @@ def test_marker_os_deselects_entries_outside_it(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest("--vps=ubuntu:16.04,debian:12", "-q")
     result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_bad_vps_docker_value_names_the_valid_ones(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(MATRIX_TEST)
+    result = pytester.runpytest("--vps-docker=podman")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--vps-docker: invalid choice: 'podman' (choose from *none*dind*socket*)"])

@@ -30,7 +30,9 @@ install -D -m 0644 /usr/local/lib/vps-harness/sshd-unit.conf \
 systemctl disable "$SSH_UNIT.socket" 2>/dev/null || true
 systemctl enable "$SSH_UNIT.service"
 
-# Installed, not started: Docker-in-Docker mode enables it.
+# Installed, not started: Docker-in-Docker mode lists docker.service in
+# /run/vps-harness/units, which this generator enables at boot.
+install -D -m 0755 /usr/local/lib/vps-harness/units-generator /etc/systemd/system-generators/vps-harness-units
 for unit in docker.service docker.socket containerd.service; do
     systemctl disable "$unit" 2>/dev/null || true
 done

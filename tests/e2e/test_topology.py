@@ -1,0 +1,154 @@
+"""Docker inside VPSes and several VPSes on private networks, end to end."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import docker
+import docker.errors
+import pytest
+import requests
+
+from harness import labels, privilege
+from harness.errors import VpsNotReady
+from harness.images import Images
+from harness.spec import OsSpec
+from harness.vps import Vps
+
+pytestmark = pytest.mark.docker
+
+SERVER = """use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!";
+while (my $c = $s->accept) { print $c "HTTP/1.0 200 OK\\r\\n\\r\\nbuilt FROM $ENV{BASE}\\n"; close $c }
+"""
+
+
+def get_until_up(url: str, tries: int = 100) -> requests.Response:
+    for _ in range(tries):
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url}")
+
+
+@pytest.mark.vps(docker="dind")
+def test_dind_builds_from_its_own_base_and_publishes_a_port(vps: Vps, vps_os: OsSpec) -> None:
+    info = vps.run("docker info --format '{{.Driver}}'").stdout.strip()
+    assert info == "overlay2", "never vfs: /var/lib/docker is on a volume, not the container's overlay"
+    vps.run("mkdir -p /srv/app", sudo=True)
+    vps.put_text(SERVER, "/srv/app/server.pl")
+    vps.put_text(
+        f'FROM {vps_os.registry_ref}\nENV BASE={vps_os.registry_ref}\nCOPY server.pl /\nCMD ["perl", "/server.pl"]\n',
+        "/srv/app/Dockerfile",
+    )
+    vps.run("cd /srv/app && docker build -q -t app .", timeout=180)
+    started = vps.run("docker run -d -p 8080:8080 app", check=False)
+    if "failed to set OOM Score on shim" in started.stderr and privilege.known(vps.client) is False:
+        pytest.skip(
+            f"{vps_os}'s containerd 1.2 fails to start inner containers ('failed to set OOM Score on shim') "
+            "on this engine, which withholds CAP_SYS_RESOURCE and so refuses --privileged"
+        )
+    assert started.ok, started.stderr
+    answer = get_until_up(f"http://127.0.0.1:{vps.forward(8080)}/")
+    assert answer.text == f"built FROM {vps_os.registry_ref}\n"
+
+
+def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(
+    vps_factory: Callable[..., Vps], vps_docker: docker.DockerClient
+) -> None:
+    vps = vps_factory(docker="dind")
+    (volume,) = vps.volumes
+    assert labels.SESSION in volume.attrs["Labels"]
+    assert vps.run("findmnt -n -o TARGET /var/lib/docker").stdout.strip() == "/var/lib/docker"
+    assert "docker.service" in vps.run("systemctl list-units --state=running --no-legend docker.service").stdout
+    vps.remove()
+    with pytest.raises(docker.errors.NotFound):
+        vps_docker.volumes.get(volume.name)
+
+
+def test_socket_mode_siblings_are_labelled_and_removed_with_the_vps(
+    vps_factory: Callable[..., Vps], vps_docker: docker.DockerClient, vps_images: Images, vps_os: OsSpec
+) -> None:
+    vps = vps_factory(docker="socket")
+    base = vps_images.base(vps_os).tags[0]
+    name = f"sibling-{uuid.uuid4().hex[:8]}"
+    assert vps.run("ls -l /var/run/docker.sock").stdout.startswith("s")
+    cid = vps.run(f"docker run -d --name {name} {base} sleep 300").stdout.strip()
+    sibling = vps_docker.containers.get(name)
+    assert sibling.id == cid and sibling.status == "running"
+    assert sibling.labels[labels.PARENT] == vps.container.name
+    assert sibling.labels[labels.SESSION] == vps.container.labels[labels.SESSION]
+    assert name in vps.run("docker ps --format '{{.Names}}'").stdout
+    vps.remove()
+    with pytest.raises(docker.errors.NotFound):
+        vps_docker.containers.get(cid)
+
+
+def test_two_vpses_reach_each_other_by_alias_on_a_private_network(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network]
+) -> None:
+    net = vps_network()
+    client = vps_factory(name="client", networks=[net])
+    host = vps_factory(name="host2", networks=[net], aliases=["docker.my.domain"])
+    assert client.run("getent hosts docker.my.domain").stdout.split()[0] == host.ip_on(net) == host.ip
+    assert host.run("getent hosts client").stdout.split()[0] == client.ip_on(net)
+    assert client.ip_on(net) != client._bridge_ip(), "the harness's own SSH is not on the private network"
+
+
+def test_ssh_from_one_vps_to_another_with_distributed_keys(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network]
+) -> None:
+    net = vps_network()
+    deployer = vps_factory(name="deployer", networks=[net])
+    target = vps_factory(name="target", networks=[net], aliases=["prod.internal"])
+    refused = deployer.run("ssh -o BatchMode=yes prod.internal true", check=False)
+    assert refused.exit_status == 255
+    deployer.trust(target)
+    assert deployer.run("ssh -o BatchMode=yes prod.internal hostname").stdout == "target\n"
+    assert deployer.run(f"ssh -o BatchMode=yes {target.ip_on(net)} id -un").stdout == "vps\n"
+    deployer.trust(target, user="root", as_user="root")
+    assert deployer.run("ssh -o BatchMode=yes root@target id -un", sudo=True).stdout == "root\n"
+
+
+def test_unpublished_vps_is_reached_through_a_jump(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network]
+) -> None:
+    net = vps_network()
+    bastion = vps_factory(name="bastion", networks=[net])
+    inner = vps_factory(name="inner", networks=[net], publish_ssh=False)
+    assert not inner.container.attrs["NetworkSettings"]["Ports"].get("22/tcp")
+    with pytest.raises(VpsNotReady, match="no published SSH port"):
+        _ = inner.ssh_port
+    bastion.jump_to(inner)
+    client_ip = inner.run("echo $SSH_CONNECTION").stdout.split()[0]
+    assert client_ip == bastion.ip_on(net), "the connection comes from the bastion"
+    inner.put_text("through the bastion\n", "/tmp/jumped")
+    assert inner.read_text("/tmp/jumped") == "through the bastion\n"
+
+
+def test_network_cut_and_repair(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network]
+) -> None:
+    net = vps_network()
+    a = vps_factory(name="a", networks=[net])
+    b = vps_factory(name="b", networks=[net])
+    reach = f"timeout 3 bash -c '</dev/tcp/{b.ip_on(net)}/22'"
+    assert a.run(reach, check=False).exit_status == 0
+    b.disconnect(net)
+    assert a.run(reach, check=False).exit_status != 0
+    assert b.run("hostname").stdout == "b\n", "the harness still reaches it"
+    b.connect(net)
+    assert a.run(f"timeout 3 bash -c '</dev/tcp/{b.ip_on(net)}/22'", check=False).exit_status == 0
+    assert a.run("getent hosts b", check=False).exit_status == 0
+
+
+def test_stop_and_start_keep_files(vps: Vps) -> None:
+    vps.put_text("still here\n", "/root/kept")
+    vps.stop()
+    assert vps.container.status == "exited"
+    vps.start()
+    assert vps.read_text("/root/kept") == "still here\n"
+    assert vps.run("systemctl is-system-running").stdout.strip() == "running"
