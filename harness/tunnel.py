@@ -37,6 +37,18 @@ def pump(a: Any, b: Any) -> None:
                 end.close()
 
 
+def serve(listener: socket.socket, closed: threading.Event, handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections until ``closed`` (the listener has a timeout), each handled on its own thread."""
+    while not closed.is_set():
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+
 class PortForward:
     """A port on 127.0.0.1 whose connections are carried by ``open_channel()`` (an SSH channel)."""
 
@@ -50,19 +62,15 @@ class PortForward:
         threading.Thread(target=self._serve, name=f"forward {where}", daemon=True).start()
 
     def _serve(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                channel = self._open()
-            except Exception:  # noqa: BLE001 - the peer refused: the client sees a closed connection, as with ssh -L
-                client.close()
-                continue
-            threading.Thread(target=pump, args=(client, channel), daemon=True).start()
+        serve(self._listener, self._closed, self._connection)
+
+    def _connection(self, client: socket.socket) -> None:
+        try:
+            channel = self._open()
+        except Exception:  # noqa: BLE001 - the peer refused: the client sees a closed connection, as with ssh -L
+            client.close()
+            return
+        pump(client, channel)
 
     def close(self) -> None:
         self._closed.set()
@@ -93,14 +101,7 @@ class LabellingSocket:
         threading.Thread(target=self._serve, name=f"docker socket {path}", daemon=True).start()
 
     def _serve(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(client,), daemon=True).start()
+        serve(self._listener, self._closed, self._connection)
 
     def _connection(self, client: socket.socket) -> None:
         engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
