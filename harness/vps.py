@@ -26,7 +26,7 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 
 from harness import labels, privilege
-from harness.errors import CommandFailed, VpsNotReady
+from harness.errors import CommandFailed, HarnessError, VpsNotReady
 from harness.images import VpsImage
 from harness.result import CommandResult
 from harness.spec import OsSpec, parse_spec
@@ -125,7 +125,10 @@ def host_socket(client: docker.DockerClient) -> str:
     """The host path of the engine's Unix socket, for ``docker="socket"``."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not where.startswith("unix://"):
-        raise VpsNotReady(f"docker='socket' mounts the engine's Unix socket, and DOCKER_HOST={where} is not one")
+        raise HarnessError(
+            f"docker='socket' mounts the engine's Unix socket, and DOCKER_HOST={where} is not one; "
+            "use a local engine (unix://…) or docker='dind'"
+        )
     return where.removeprefix("unix://")
 
 
