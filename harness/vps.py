@@ -421,8 +421,7 @@ class Vps:
         """The VPS's address on the first network it was given (else on the engine's default bridge)."""
         if self.networks:
             return self.ip_on(self.networks[0])
-        networks = self.container.attrs["NetworkSettings"]["Networks"]
-        return str(next(iter(networks.values()))["IPAddress"])
+        return self._bridge_ip()
 
     def ip_on(self, network: Network) -> str:
         """The VPS's address on ``network`` (what an IP allow-list there sees)."""
@@ -477,8 +476,9 @@ class Vps:
         return session
 
     def _bridge_ip(self) -> str:
+        """The address on the engine's default bridge (the harness's own way in)."""
         networks = self.container.attrs["NetworkSettings"]["Networks"]
-        return str(next(iter(networks.values()))["IPAddress"])
+        return str((networks.get("bridge") or next(iter(networks.values())))["IPAddress"])
 
     def run(
         self,
