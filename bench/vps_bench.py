@@ -199,10 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[Line] = []
     with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
         fleet = Fleet(client, images, session=session, key=key, secrets=Path(keys))
-        key_file = Path(keys) / "id_ed25519"
-        key_file.touch(mode=0o600)
-        key_file.write_text(key.private)
-        Path(f"{key_file}.pub").write_text(key.public + "\n")
+        key_file = key.save(Path(keys) / "id_ed25519")
         try:
             for init in inits:
                 floor = Floor(image.tag, init, key_file, labels.owner_labels(session))

@@ -166,9 +166,7 @@ def _demo(args: argparse.Namespace) -> int:
                 print(f"{label:<10} {vps.run(command).stdout.strip()}")
             runs = sorted(vps.run("true").duration for _ in range(20))
             print(f"{'run':<10} {runs[10] * 1000:.1f} ms per command (median of 20, one SSH connection)")
-            key_file, known_hosts = Path(folder) / "id_ed25519", Path(folder) / "known_hosts"
-            key_file.touch(mode=0o600)
-            key_file.write_text(key.private)
+            key_file, known_hosts = key.save(Path(folder) / "id_ed25519"), Path(folder) / "known_hosts"
             known_hosts.write_text(vps.known_hosts_line() + "\n")
             print(f"{'ssh':<10} {vps.ssh_command(key_file, known_hosts)}")
         finally:

@@ -106,8 +106,7 @@ def vps_keys() -> Iterator[SessionKeys]:
     """One key pair per process, in a 0700 directory removed at the end."""
     directory = Path(tempfile.mkdtemp(prefix="vps-harness-keys-"))
     keys = SessionKeys(KeyPair.generate(), directory)
-    keys.key_file.write_text(keys.key.private)
-    keys.key_file.chmod(0o600)
+    keys.key.save(keys.key_file)
     yield keys
     if not any(directory.glob("known_hosts-*")):  # kept VPSes still need them
         shutil.rmtree(directory, ignore_errors=True)

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -39,6 +40,18 @@ class KeyPair:
         ).decode()
         public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         return cls(private, f"{public.decode()} {comment}")
+
+    def save(self, path: Path) -> Path:
+        """Write the private key to ``path`` (0600 from the start) and the public one to ``path.pub``."""
+        path.touch(mode=0o600)
+        path.write_text(self.private)
+        path.with_name(path.name + ".pub").write_text(self.public + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> KeyPair:
+        """The pair :meth:`save` wrote to ``path``."""
+        return cls(path.read_text(), path.with_name(path.name + ".pub").read_text().strip())
 
     def pkey(self) -> paramiko.PKey:
         return paramiko.Ed25519Key.from_private_key(io.StringIO(self.private))

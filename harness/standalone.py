@@ -50,13 +50,9 @@ class Standalone:
     def key(self) -> KeyPair:
         """The CLI's client key, made on first use in a 0700 directory."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        public = self.key_file.with_suffix(".pub")
         if not self.key_file.exists():
-            pair = KeyPair.generate("vps-harness-cli")
-            self.key_file.touch(mode=0o600)
-            self.key_file.write_text(pair.private)
-            public.write_text(pair.public + "\n")
-        return KeyPair(self.key_file.read_text(), public.read_text().strip())
+            KeyPair.generate("vps-harness-cli").save(self.key_file)
+        return KeyPair.load(self.key_file)
 
     def known_hosts(self, name: str) -> Path:
         return self.state_dir / f"known_hosts-{name}"

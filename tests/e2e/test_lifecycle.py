@@ -77,6 +77,27 @@ def inner_pytest(tmp_path: Path, source: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--vps=debian:12", "-q", *args, "test_inner.py"]
 
 
+def run_inner(
+    folder: Path, source: str, *args: str, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """A whole pytest run of ``source`` in ``folder``, to its end."""
+    return subprocess.run(
+        inner_pytest(folder, source, *args),
+        cwd=folder,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def gc() -> subprocess.CompletedProcess[str]:
+    """`vps-harness gc`, as a user runs it after a killed or kept run."""
+    return subprocess.run(
+        [Path(sys.executable).with_name("vps-harness"), "gc"], env=clean_env(), capture_output=True, text=True
+    )
+
+
 def start_holding(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
     """A pytest run whose test holds a VPS and a network; the ids once they are up."""
     ids = tmp_path / "ids"
@@ -115,14 +136,7 @@ def test_parallel_run_reports_failures_and_leaves_nothing(
     tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
 ) -> None:
     ids = tmp_path / "ids"
-    run = subprocess.run(
-        inner_pytest(tmp_path, SUITE, "-n", "2"),
-        cwd=tmp_path,
-        env=clean_env(IDS=str(ids)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = run_inner(tmp_path, SUITE, "-n", "2", timeout=300, IDS=str(ids))
     assert run.returncode == 1, run.stdout + run.stderr
     assert "2 passed" in run.stdout and "1 failed" in run.stdout
     recorded = ids.read_text().split()
@@ -159,14 +173,7 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
 
     # The next session's first use of the engine sweeps what dead owners left.
     (tmp_path / "next").mkdir()
-    after = subprocess.run(
-        inner_pytest(tmp_path / "next", "def test_engine(vps_docker):\n    assert vps_docker.ping()\n"),
-        cwd=tmp_path / "next",
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    after = run_inner(tmp_path / "next", "def test_engine(vps_docker):\n    assert vps_docker.ping()\n")
     assert after.returncode == 0, after.stdout + after.stderr
     assert re.search(r"removed \d+ leftover resources of runs that were killed", after.stdout + after.stderr)
     assert [rid for rid in held if exists(vps_docker, rid)] == []
@@ -178,11 +185,9 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
     second.kill()
     second.communicate(timeout=30)
     assert all(exists(vps_docker, rid) for rid in held)
-    gc = subprocess.run(
-        [Path(sys.executable).with_name("vps-harness"), "gc"], env=clean_env(), capture_output=True, text=True
-    )
-    assert gc.returncode == 0, gc.stderr
-    assert re.match(r"removed [1-9]\d* container\(s\), [1-9]\d* network\(s\)", gc.stdout), gc.stdout
+    swept = gc()
+    assert swept.returncode == 0, swept.stderr
+    assert re.match(r"removed [1-9]\d* container\(s\), [1-9]\d* network\(s\)", swept.stdout), swept.stdout
     assert [rid for rid in held if exists(vps_docker, rid)] == []
 
 
@@ -190,14 +195,7 @@ def test_keep_failed_keeps_the_vps_reachable_until_gc(
     tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
 ) -> None:
     failing = "def test_fails(vps):\n    vps.run('touch /tmp/evidence')\n    assert False\n"
-    run = subprocess.run(
-        inner_pytest(tmp_path, failing, "--vps-keep-failed"),
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_inner(tmp_path, failing, "--vps-keep-failed")
     assert run.returncode == 1, run.stdout + run.stderr
     line = re.search(r"kept VPS vps1 of test_inner.py::test_fails\[debian-12\]: (ssh .*)", run.stdout + run.stderr)
     assert line, run.stdout + run.stderr
@@ -210,8 +208,8 @@ def test_keep_failed_keeps_the_vps_reachable_until_gc(
         probe = subprocess.run([*ssh, "-o", "BatchMode=yes", "ls /tmp/evidence"], capture_output=True, text=True)
         assert probe.returncode == 0, probe.stderr
         assert probe.stdout.strip() == "/tmp/evidence"
-        gc = subprocess.run([Path(sys.executable).with_name("vps-harness"), "gc"], capture_output=True, text=True)
-        assert gc.returncode == 0, gc.stderr
+        swept = gc()
+        assert swept.returncode == 0, swept.stderr
         assert [rid for rid in kept_ids if exists(vps_docker, rid)] == []
     finally:
         for rid in kept_ids:
