@@ -181,6 +181,13 @@ class Vps:
         init: Init,
         key: KeyPair,
         host_key: str,
+        docker_mode: DockerMode = "none",
+        networks: tuple[Network, ...] = (),
+        aliases: tuple[str, ...] = (),
+        published: bool = True,
+        secrets: Path | None = None,
+        volumes: tuple[Volume, ...] = (),
+        engine_socket: LabellingSocket | None = None,
     ) -> None:
         self.client = client
         self.container = container
@@ -192,14 +199,16 @@ class Vps:
         self.user = USER
         self.transcript = Transcript()
         self.failed_units = ""
-        self.secrets: Path | None = None
-        self.docker_mode: DockerMode = "none"
-        self.aliases: tuple[str, ...] = ()
-        self.volumes: list[Volume] = []
+        self.docker_mode = docker_mode
+        self.networks = list(networks)
+        self.aliases = aliases
+        self.published = published
+        #: What the VPS owns besides its container, removed with it.
+        self.secrets = secrets
+        self.volumes = list(volumes)
+        self.engine_socket = engine_socket
+        #: The bastion the test's SSH goes through (see :meth:`jump_to`).
         self.via: Vps | None = None
-        self.networks: list[Network] = []
-        self.published = True
-        self.engine_socket: LabellingSocket | None = None
         self._forwards: list[PortForward] = []
         self._ssh: SshSession | None = None
         self._root: SshSession | None = None
@@ -285,9 +294,22 @@ class Vps:
                 engine_socket.close()
             shutil.rmtree(secrets, ignore_errors=True)
             raise
-        vps = cls(client, container, image.spec, name=name, init=init, key=key, host_key=host_key.public)
-        vps.secrets, vps.volumes, vps.docker_mode, vps.engine_socket = secrets, volumes, docker_mode, engine_socket
-        vps.networks, vps.aliases, vps.published = list(networks), tuple(aliases), publish_ssh
+        vps = cls(
+            client,
+            container,
+            image.spec,
+            name=name,
+            init=init,
+            key=key,
+            host_key=host_key.public,
+            docker_mode=docker_mode,
+            networks=networks,
+            aliases=aliases,
+            published=publish_ssh,
+            secrets=secrets,
+            volumes=tuple(volumes),
+            engine_socket=engine_socket,
+        )
         try:
             vps.wait_ready()
             if docker_mode == "dind":
@@ -301,7 +323,7 @@ class Vps:
     def attach(cls, client: docker.DockerClient, container: Container, key: KeyPair) -> Vps:
         """A running VPS container made earlier (by ``vps-harness up``), reached with ``key``."""
         found = container.labels
-        vps = cls(
+        return cls(
             client,
             container,
             parse_spec(found[labels.SPEC]),
@@ -309,9 +331,8 @@ class Vps:
             init=found[labels.INIT],
             key=key,
             host_key=found[HOST_KEY_LABEL],
+            docker_mode=found.get(labels.DOCKER, "none"),
         )
-        vps.docker_mode = found.get(labels.DOCKER, "none")
-        return vps
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished.
