@@ -562,11 +562,14 @@ class Vps:
         return stat.S_IMODE(self._session("root").sftp().stat(remote_path).st_mode or 0)
 
     def ssh_command(self, key_file: str | Path = "KEYFILE", known_hosts: str | Path | None = None) -> str:
-        """An ``ssh`` line a human can paste to reach this VPS."""
+        """An ``ssh`` line a human can paste to reach this VPS (through its bastion after ``jump_to``)."""
         pin = f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))}" if known_hosts else "-o StrictHostKeyChecking=no"
-        return (
-            f"ssh -i {shlex.quote(str(key_file))} -p {self.ssh_port} {pin} -o IdentitiesOnly=yes {self.user}@127.0.0.1"
-        )
+        identity = f"-i {shlex.quote(str(key_file))}"
+        if self.via is not None:
+            proxy = f"{self.via.ssh_command(key_file, known_hosts)} -W %h:%p"
+            where = f"-o ProxyCommand={shlex.quote(proxy)} {pin} {self.user}@{self.via._shared_ip(self)}"
+            return f"ssh {identity} -o IdentitiesOnly=yes {where}"
+        return f"ssh {identity} -p {self.ssh_port} {pin} -o IdentitiesOnly=yes {self.user}@127.0.0.1"
 
     def known_hosts_line(self) -> str:
         return f"[127.0.0.1]:{self.ssh_port} {' '.join(self.host_key.split()[:2])}"

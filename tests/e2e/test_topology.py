@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +15,7 @@ import requests
 
 from harness import labels, privilege
 from harness.errors import VpsNotReady
+from harness.fixtures import SessionKeys
 from harness.images import Images
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -114,7 +117,9 @@ def test_ssh_from_one_vps_to_another_with_distributed_keys(
 
 
 def test_unpublished_vps_is_reached_through_a_jump(
-    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network]
+    vps_factory: Callable[..., Vps],
+    vps_network: Callable[..., docker.models.networks.Network],
+    vps_keys: SessionKeys,
 ) -> None:
     net = vps_network()
     bastion = vps_factory(name="bastion", networks=[net])
@@ -127,6 +132,9 @@ def test_unpublished_vps_is_reached_through_a_jump(
     assert client_ip == bastion.ip_on(net), "the connection comes from the bastion"
     inner.put_text("through the bastion\n", "/tmp/jumped")
     assert inner.read_text("/tmp/jumped") == "through the bastion\n"
+    openssh = [*shlex.split(inner.ssh_command(vps_keys.key_file)), "-o", "BatchMode=yes", "hostname"]
+    answer = subprocess.run(openssh, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert answer.stdout == "inner\n", f"the printed ssh line goes through the bastion: {answer.stderr}"
 
 
 def test_network_cut_and_repair(
