@@ -33,9 +33,10 @@ demo: setup
 	$(BIN)/vps-harness images build ubuntu:16.04
 	$(BIN)/vps-harness demo ubuntu:16.04
 
-## bench: ready time, command latency and xdist speed-up against baselines (BENCH_ARGS="--check --os=ubuntu:16.04")
+## bench: VPS ready, command latency, DinD and three-host start, xdist speed-up, against baselines (BENCH_ARGS="--check --os=ubuntu:16.04")
 bench: setup
 	$(BIN)/python bench/vps_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/dind_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/parallel_bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)

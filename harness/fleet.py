@@ -21,7 +21,7 @@ import docker.errors
 from docker.models.networks import Network
 
 from harness import labels
-from harness.images import Images
+from harness.images import Images, VpsImage
 from harness.reaper import KEPT_PREFIX
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
@@ -72,10 +72,24 @@ class Fleet:
         publish_ssh: bool = True,
     ) -> Vps:
         """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`)."""
-        image = self.images.vps(spec)
+        image = self.images.dind(spec, self._docker_store) if docker == "dind" else self.images.vps(spec)
         name = name or f"vps{len(self.vpses) + 1}"
+        vps = self._create(image, name, init, docker, tuple(networks), tuple(aliases), publish_ssh)
+        self.vpses.append(vps)
+        return vps
+
+    def _create(
+        self,
+        image: VpsImage,
+        name: str,
+        init: Init,
+        docker: DockerMode,
+        networks: tuple[Network, ...],
+        aliases: tuple[str, ...],
+        publish_ssh: bool,
+    ) -> Vps:
         container_name = self._unique(f"vps-{name}")
-        vps = Vps.create(
+        return Vps.create(
             self.client,
             image,
             name=name,
@@ -85,13 +99,19 @@ class Fleet:
             secrets=self.secrets / container_name,
             init=init,
             docker_mode=docker,
-            networks=tuple(networks),
-            aliases=tuple(aliases),
+            networks=networks,
+            aliases=aliases,
             publish_ssh=publish_ssh,
             progress=self.progress,
         )
-        self.vpses.append(vps)
-        return vps
+
+    def _docker_store(self, image: VpsImage) -> bytes:
+        """The image store of a DinD VPS of ``image`` that loaded its base: the seed of a DinD image."""
+        seeder = self._create(image, "seed", "systemd", "dind", (), (), True)
+        try:
+            return seeder.docker_store()
+        finally:
+            seeder.remove()
 
     def network(self, name: str = "net") -> Network:
         """A private bridge network, removed with the fleet."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 import os
 import re
 import shlex
 import shutil
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,15 +58,22 @@ def base_reference(spec: OsSpec) -> str:
 COMMON = "common"
 
 
-def recipe_hash(recipes: Path, package_family: str, base_id: str) -> str:
+#: The folder of the Docker-in-Docker layer built on a VPS image.
+DIND = "dind"
+#: Each image kind this project builds, as messages name it.
+_KIND_NAMES = {"vps": "VPS", DIND: "Docker-in-Docker"}
+
+
+def recipe_hash(recipes: Path, package_family: str, base_id: str, *extra: str) -> str:
     """Content hash of one family's recipe, the shared files, and the base.
 
-    Every file under ``recipes/common`` and ``recipes/<family>`` counts by
-    relative path, executable bit and content; the walk is sorted, so the
-    hash is the same on every machine.
+    Every file under ``recipes/common``, ``recipes/<family>`` and each
+    ``extra`` folder counts by relative path, executable bit and content;
+    the walk is sorted, so the hash is the same on every machine.
     """
     digest = hashlib.sha256(f"recipe-format {RECIPE_FORMAT}\nbase {base_id}\n".encode())
-    files = [p for folder in (COMMON, package_family) for p in (recipes / folder).rglob("*") if p.is_file()]
+    folders = (COMMON, package_family, *extra)
+    files = [p for folder in folders for p in (recipes / folder).rglob("*") if p.is_file()]
     for path in sorted(files):
         relative = path.relative_to(recipes).as_posix()
         executable = "x" if os.access(path, os.X_OK) else "-"
@@ -82,6 +91,8 @@ class VpsImage:
     image_id: str
     base: str
     built: bool
+    #: A Docker-in-Docker image whose own engine already holds ``base``.
+    seeded: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,7 @@ class Images:
         self.config = config or HarnessConfig.from_env()
         self.progress = progress
         self._bootstrapper = bootstrapper or self.bootstrap_base
+        self._unseeded: set[OsSpec] = set()
 
     # -- base images ------------------------------------------------------
 
@@ -179,6 +191,10 @@ class Images:
         digest = recipe_hash(self.recipes, spec.package_family, base.id)
         return f"{VPS_REPOSITORY}:{spec.id}-{digest[:16]}"
 
+    def dind_tag(self, spec: OsSpec, base: Image) -> str:
+        digest = recipe_hash(self.recipes, spec.package_family, base.id, DIND)
+        return f"{VPS_REPOSITORY}:{spec.id}-{DIND}-{digest[:16]}"
+
     def vps(self, spec: OsSpec) -> VpsImage:
         """The VPS image of ``spec``, built only when no image has its tag."""
         base = self.base(spec)
@@ -204,21 +220,71 @@ class Images:
             f"docker build --build-arg BASE={base_ref} -f {shlex.quote(str(self.recipes / dockerfile))} "
             f"-t {tag} {shlex.quote(str(self.recipes))}"
         )
-        watch = Stopwatch()
         self.progress(f"build {spec}: {tag} from {base_ref}")
+        return self._run_build(
+            spec, tag, "vps", reproduce, path=str(self.recipes), dockerfile=dockerfile, buildargs={"BASE": base_ref}
+        )
+
+    # -- Docker-in-Docker images ------------------------------------------
+
+    def dind(self, spec: OsSpec, seed: Callable[[VpsImage], bytes]) -> VpsImage:
+        """The image of a Docker-in-Docker VPS of ``spec``, whose own engine starts with the base loaded.
+
+        It is the VPS image plus the base's files and an engine image store
+        (see ``vps-docker-seed``). ``seed(vps_image)`` makes that store on a
+        VPS of the plain image; it runs only when no image has the tag. A
+        base of several layers gets the plain image: each VPS then loads its
+        base when it starts.
+        """
+        plain = self.vps(spec)
+        base = self.client.images.get(plain.base)
+        layers = len(base.attrs.get("RootFS", {}).get("Layers", []))
+        if layers != 1:
+            if spec not in self._unseeded:
+                self._unseeded.add(spec)
+                self.progress(f"dind {spec}: the base has {layers} layers, so each DinD VPS loads it at start")
+            return plain
+        tag = self.dind_tag(spec, base)
+        found = self._get(tag)
+        if found is None:
+            with self._lock(tag.replace("/", "_"), f"Docker-in-Docker image of {spec}"):
+                found = self._get(tag)
+                if found is None:
+                    built = self._build_dind(spec, plain, tag, seed(plain))
+                    return VpsImage(spec, tag, built.id, base.id, built=True, seeded=True)
+        return VpsImage(spec, tag, found.id, base.id, built=False, seeded=True)
+
+    def _build_dind(self, spec: OsSpec, plain: VpsImage, tag: str, store: bytes) -> Image:
+        dockerfile = self.recipes / DIND / "Dockerfile"
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            for name, data in (("Dockerfile", dockerfile.read_bytes()), ("store.tar", store)):
+                member = tarfile.TarInfo(name)
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+        context.seek(0)
+        buildargs = {"BASE": plain.base, "VPS": plain.tag}
+        reproduce = (
+            f"docker build --build-arg BASE={plain.base} --build-arg VPS={plain.tag} -f {shlex.quote(str(dockerfile))} "
+            "DIR, where DIR holds the store.tar that `vps-docker-seed save` wrote on a DinD VPS of the VPS image"
+        )
+        self.progress(f"build {spec}: {tag} from {plain.tag} and a {len(store) >> 10} KiB engine image store")
+        return self._run_build(spec, tag, DIND, reproduce, fileobj=context, custom_context=True, buildargs=buildargs)
+
+    def _run_build(self, spec: OsSpec, tag: str, kind: str, reproduce: str, **build: object) -> Image:
+        """Run one build of the classic builder, reporting its steps; raise BuildFailed with its output."""
+        watch = Stopwatch()
         output: list[str] = []
         error = ""
         step = re.compile(r"^Step (\d+/\d+) : (.*)")
         stream = self.client.api.build(
-            path=str(self.recipes),
-            dockerfile=dockerfile,
             tag=tag,
-            buildargs={"BASE": base_ref},
-            labels={labels.IMAGE_KIND: "vps", labels.SPEC: str(spec), labels.RECIPE_HASH: tag.rsplit("-", 1)[1]},
+            labels={labels.IMAGE_KIND: kind, labels.SPEC: str(spec), labels.RECIPE_HASH: tag.rsplit("-", 1)[1]},
             rm=True,
             forcerm=True,
             pull=False,
             decode=True,
+            **build,
         )
         for chunk in stream:
             if "error" in chunk:
@@ -230,7 +296,8 @@ class Images:
                 if match:
                     self.progress(f"build {spec}: step {match[1]} {match[2][:70]} [{watch}]")
         if error:
-            raise BuildFailed(f"build of the {spec} VPS image", reproduce, output, error.splitlines()[0])
+            what = f"build of the {spec} {_KIND_NAMES[kind]} image"
+            raise BuildFailed(what, reproduce, output, error.splitlines()[0])
         self.progress(f"build {spec}: done [{watch}]")
         return self.client.images.get(tag)
 
@@ -287,7 +354,9 @@ class Images:
         if kind == "base":
             return True
         base = self.local_base(spec)
-        return base is not None and self.vps_tag(spec, base) in image.tags
+        if base is None:
+            return False
+        return (self.dind_tag if kind == DIND else self.vps_tag)(spec, base) in image.tags
 
     def prune(self) -> list[ImageInfo]:
         """Remove this project's images that current recipes do not use."""

@@ -29,7 +29,7 @@ PARENT = f"{PREFIX}.parent"
 #: On VPS containers: the host directory its keys are staged in, removed with it.
 SECRETS = f"{PREFIX}.secrets"
 
-#: On images: ``base`` or ``vps``.
+#: On images: ``base``, ``vps`` or ``dind`` (a VPS image whose own engine holds its base).
 IMAGE_KIND = f"{PREFIX}.image"
 #: On images: the OS spec they are for (``ubuntu:16.04``).
 SPEC = f"{PREFIX}.spec"

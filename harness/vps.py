@@ -312,7 +312,7 @@ class Vps:
         )
         try:
             vps.wait_ready()
-            if docker_mode == "dind":
+            if docker_mode == "dind" and not image.seeded:
                 vps.seed_base(image)
         except BaseException:
             vps.remove()
@@ -552,10 +552,14 @@ class Vps:
         """Copy a file from the VPS to ``local_path``."""
         self._session("root").sftp().get(remote_path, str(local_path))
 
+    def read_bytes(self, remote_path: str) -> bytes:
+        """The content of a file on the VPS."""
+        with self._session("root").sftp().open(remote_path, "rb") as handle:
+            return bytes(handle.read())
+
     def read_text(self, remote_path: str) -> str:
         """The text of a file on the VPS."""
-        with self._session("root").sftp().open(remote_path, "rb") as handle:
-            return bytes(handle.read()).decode()
+        return self.read_bytes(remote_path).decode()
 
     def mode_of(self, remote_path: str) -> int:
         """The permission bits of a file on the VPS."""
@@ -626,6 +630,16 @@ class Vps:
         self.load_image(reference)
         if reference != image.spec.registry_ref:
             self.run(f"docker tag {shlex.quote(reference)} {shlex.quote(image.spec.registry_ref)}")
+
+    def docker_store(self) -> bytes:
+        """Stop this DinD VPS's engine and return its image store, the seed of a DinD image.
+
+        Its engine must hold only the base (as :meth:`seed_base` left it); see
+        ``vps-docker-seed`` in the image and :meth:`Images.dind`.
+        """
+        path = "/run/vps-harness-store.tar"
+        self.run(f"vps-docker-seed save {path}", user="root")
+        return self.read_bytes(path)
 
     # -- between VPSes ----------------------------------------------------
 

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.docker
 
 SERVER = """use IO::Socket::INET;
 my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!";
-while (my $c = $s->accept) { print $c "HTTP/1.0 200 OK\\r\\n\\r\\nbuilt FROM $ENV{BASE}\\n"; close $c }
+while (my $c = $s->accept) {
+    while (<$c>) { last if /^\\r?$/ }
+    print $c "HTTP/1.0 200 OK\\r\\n\\r\\nbuilt FROM $ENV{BASE}\\n";
+    close $c;
+}
 """
 
 
@@ -35,6 +39,18 @@ def get_until_up(url: str, tries: int = 100) -> requests.Response:
         except requests.ConnectionError:
             time.sleep(0.1)
     raise AssertionError(f"nothing answered at {url}")
+
+
+def run_inner(vps: Vps, command: str, spec: OsSpec) -> str:
+    """Run ``command`` starting an inner container on ``vps``; skip where this engine cannot."""
+    started = vps.run(command, check=False, timeout=180)
+    if "failed to set OOM Score on shim" in started.stderr and privilege.known(vps.client) is False:
+        pytest.skip(
+            f"{spec}'s containerd 1.2 fails to start inner containers ('failed to set OOM Score on shim') "
+            "on this engine, which withholds CAP_SYS_RESOURCE and so refuses --privileged"
+        )
+    assert started.ok, started.stderr
+    return started.stdout
 
 
 @pytest.mark.vps(docker="dind")
@@ -48,15 +64,29 @@ def test_dind_builds_from_its_own_base_and_publishes_a_port(vps: Vps, vps_os: Os
         "/srv/app/Dockerfile",
     )
     vps.run("cd /srv/app && docker build -q -t app .", timeout=180)
-    started = vps.run("docker run -d -p 8080:8080 app", check=False)
-    if "failed to set OOM Score on shim" in started.stderr and privilege.known(vps.client) is False:
-        pytest.skip(
-            f"{vps_os}'s containerd 1.2 fails to start inner containers ('failed to set OOM Score on shim') "
-            "on this engine, which withholds CAP_SYS_RESOURCE and so refuses --privileged"
-        )
-    assert started.ok, started.stderr
+    run_inner(vps, "docker run -d -p 8080:8080 app", vps_os)
     answer = get_until_up(f"http://127.0.0.1:{vps.forward(8080)}/")
     assert answer.text == f"built FROM {vps_os.registry_ref}\n"
+
+
+def test_dind_vps_starts_with_its_base_loaded_in_place(
+    vps_factory: Callable[..., Vps], vps_images: Images, vps_os: OsSpec
+) -> None:
+    first = vps_factory(docker="dind")
+    base = vps_images.base(vps_os)
+    inspect = f"docker image inspect -f '{{{{.Id}}}} {{{{.GraphDriver.Data.UpperDir}}}}' {vps_os.registry_ref}"
+    image_id, layer = first.run(inspect).stdout.split()
+    assert image_id == base.id, "the very image the VPS image was built FROM"
+    seed = first.run(f"readlink {layer}", sudo=True).stdout.strip()
+    assert seed == "/var/lib/vps-harness/docker-seed/layer", "its files are the image's, not a copy"
+    first.run(f"docker rmi -f {base.id}")
+    assert first.run("docker images -q").stdout == ""
+    first.stop()
+    first.start()
+    assert first.run("docker images -q").stdout == "", "a removed base stays removed after a reboot"
+    assert first.run("test -x /var/lib/vps-harness/docker-seed/layer/bin/sh", check=False).ok
+    second = vps_factory(docker="dind")
+    assert second.run(inspect).stdout.split()[0] == base.id, "another VPS's engine is its own"
 
 
 def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(
@@ -160,3 +190,28 @@ def test_stop_and_start_keep_files(vps: Vps) -> None:
     vps.start()
     assert vps.read_text("/root/kept") == "still here\n"
     assert vps.run("systemctl is-system-running").stdout.strip() == "running"
+
+
+def test_three_host_world(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network], vps_os: OsSpec
+) -> None:
+    """A bastion, a Docker host and a client; the client deploys to the Docker host over SSH."""
+    net = vps_network()
+    bastion = vps_factory(name="bastion", networks=[net])
+    docker_host = vps_factory(
+        name="dockerhost", networks=[net], aliases=["docker.my.domain"], docker="dind", publish_ssh=False
+    )
+    client = vps_factory(name="client", networks=[net], publish_ssh=False)
+    bastion.jump_to(docker_host)
+    bastion.jump_to(client)
+    client.trust(docker_host)
+    deploy = "ssh -o BatchMode=yes docker.my.domain " + shlex.quote(
+        f"docker run -d --name web -p 8080:8080 -e BASE={vps_os.registry_ref} {vps_os.registry_ref} "
+        f"perl -e {shlex.quote(SERVER)}"
+    )
+    run_inner(client, deploy, vps_os)
+    answer = get_until_up(f"http://127.0.0.1:{docker_host.forward(8080)}/")
+    assert answer.text == f"built FROM {vps_os.registry_ref}\n"
+    fetched = client.run("curl -fsS --retry 20 --retry-connrefused --retry-delay 0 http://docker.my.domain:8080/")
+    assert fetched.stdout == answer.text
+    assert docker_host.run("docker ps --format '{{.Names}}'").stdout == "web\n"

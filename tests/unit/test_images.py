@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 import vps_images
 from harness.config import HarnessConfig
 from harness.errors import BuildFailed, ImageUnavailable
-from harness.images import Images, base_reference, recipe_hash
+from harness.images import Images, VpsImage, base_reference, recipe_hash
 from harness.spec import OsSpec, parse_spec
 
 
@@ -46,8 +47,11 @@ class FakeApi:
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
 
-    def build(self, *, tag: str, buildargs: dict[str, str], **_: Any) -> Any:
+    def build(self, *, tag: str, buildargs: dict[str, str], fileobj: Any = None, **_: Any) -> Any:
         self.engine.calls.append(("build", tag, buildargs["BASE"]))
+        if fileobj is not None:  # a context made in memory: keep what it holds
+            with tarfile.open(fileobj=fileobj) as tar:
+                self.engine.contexts[tag] = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
         yield {"stream": "Step 1/2 : FROM base\n"}
         if self.engine.build_error:
             yield {"stream": "E: Unable to locate package nosuch\n"}
@@ -62,14 +66,16 @@ class FakeEngine:
 
     def __init__(self, registry: bool = False, build_error: bool = False) -> None:
         self.store: list[FakeImage] = []
+        self.contexts: dict[str, dict[str, bytes]] = {}
         self.calls: list[tuple[str, ...]] = []
         self.registry = registry
         self.build_error = build_error
         self.images = FakeImages(self)
         self.api = FakeApi(self)
 
-    def add(self, reference: str) -> FakeImage:
+    def add(self, reference: str, layers: int = 1) -> FakeImage:
         image = FakeImage(f"sha256:{len(self.store) + 1:064d}", [reference])
+        image.attrs["RootFS"] = {"Layers": [f"sha256:layer{n}" for n in range(layers)]}
         self.store.append(image)
         return image
 
@@ -167,6 +173,43 @@ def test_a_failed_build_raises_with_output_and_reproduce_command(tmp_path: Path)
     assert expected in message
 
 
+def test_dind_image_is_seeded_once_on_top_of_the_vps_image(tmp_path: Path) -> None:
+    engine = FakeEngine(registry=False)
+    images, _, _ = make_images(engine, tmp_path)
+    seeded: list[str] = []
+
+    def seed(plain: VpsImage) -> bytes:
+        seeded.append(plain.tag)
+        return b"an engine's image store"
+
+    first = images.dind(DEBIAN, seed)
+    second = images.dind(DEBIAN, seed)
+    plain = images.vps(DEBIAN)
+    assert seeded == [plain.tag], "one seeding VPS, of the plain image, per machine"
+    assert first.seeded and second.seeded and not plain.seeded
+    assert first.built and not second.built and first.tag == second.tag
+    assert first.tag.startswith("vps-harness/vps:debian-12-dind-") and first.tag != plain.tag
+    assert engine.contexts[first.tag] == {
+        "Dockerfile": (vps_images.ROOT / "dind" / "Dockerfile").read_bytes(),
+        "store.tar": b"an engine's image store",
+    }
+
+
+def test_a_base_of_several_layers_gets_the_plain_image_and_says_so_once(tmp_path: Path) -> None:
+    engine = FakeEngine(registry=False)
+    engine.add("debian:12", layers=3)
+    images, lines, _ = make_images(engine, tmp_path)
+
+    def seed(plain: VpsImage) -> bytes:
+        raise AssertionError("nothing to seed from a base of several layers")
+
+    tags = {images.dind(DEBIAN, seed).tag, images.dind(DEBIAN, seed).tag, images.vps(DEBIAN).tag}
+    assert len(tags) == 1 and not images.dind(DEBIAN, seed).seeded
+    assert [line for line in lines if "layers" in line] == [
+        "dind debian:12: the base has 3 layers, so each DinD VPS loads it at start"
+    ]
+
+
 @pytest.fixture
 def recipes(tmp_path: Path) -> Path:
     copy = tmp_path / "recipes"
@@ -208,3 +251,12 @@ def test_recipe_hash_sees_every_change(recipes: Path, change: Any) -> None:
 
 def test_recipe_hash_depends_on_the_base(recipes: Path) -> None:
     assert apt_hash(recipes, "sha256:1") != apt_hash(recipes, "sha256:2")
+
+
+def test_dind_hash_sees_its_own_folder_and_the_vps_recipe(recipes: Path) -> None:
+    before = recipe_hash(recipes, "apt", "sha256:1", "dind")
+    assert before != apt_hash(recipes)
+    (recipes / "dind/Dockerfile").write_text((recipes / "dind/Dockerfile").read_text() + "# more\n")
+    after_dind = recipe_hash(recipes, "apt", "sha256:1", "dind")
+    (recipes / "common/configure.sh").write_text("# changed\n")
+    assert len({before, after_dind, recipe_hash(recipes, "apt", "sha256:1", "dind")}) == 3

@@ -1,0 +1,135 @@
+"""How fast a Docker-in-Docker VPS and a three-host world are ready, against baselines.
+
+Medians of ``--runs`` runs in one process, interleaved with their baselines:
+
+(a) a DinD VPS whose engine holds its base image (a Dockerfile ``FROM
+    debian:12`` builds), from asking to its first ``docker images``: the
+    seeded DinD image, against the same VPS image with the base streamed in
+    at start (``docker save | ssh VPS docker load``, what a script would do);
+(b) the three-host world of a bastion, a DinD Docker host and a client on a
+    private network, the last two reached only through the bastion: against
+    three plain VPSes started one after another (the least three servers cost).
+
+    python bench/dind_bench.py [--os debian:12] [--runs 10] [--check]
+
+``--check`` exits 1 when a target is missed. Everything it starts carries the
+session label and is removed by id, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vps_bench import Line
+
+from harness import labels
+from harness.engine import docker_client
+from harness.fleet import Fleet
+from harness.images import Images, VpsImage
+from harness.reaper import sweep
+from harness.spec import OsSpec, parse_spec
+from harness.ssh import KeyPair
+
+#: "A few seconds once images are cached" (the issue), on its reference OS.
+TARGET_SPEC = "debian:12"
+DIND_TARGET = 3.0
+DIND_RATIO = 0.5
+WORLD_TARGET = 5.0
+WORLD_RATIO = 2.0
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def interleaved(runs: int, harness: Callable[[], float], baseline: Callable[[], float]) -> tuple[float, float]:
+    """Medians of ``runs`` of each, alternating, so drift on the machine hits both alike."""
+    ours, theirs = [], []
+    for _ in range(runs):
+        ours.append(harness())
+        theirs.append(baseline())
+        print(".", end="", file=sys.stderr, flush=True)
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def bench_dind(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> Line:
+    seeded = images.dind(spec, fleet._docker_store)  # made before timing: a cached image
+    streamed = images.vps(spec)
+
+    def start(image: VpsImage) -> float:
+        started = time.monotonic()
+        vps = fleet._create(image, "dind", "systemd", "dind", (), (), True)
+        try:
+            vps.run("docker images")
+            return time.monotonic() - started
+        finally:
+            vps.remove()
+
+    ours, theirs = interleaved(runs, lambda: start(seeded), lambda: start(streamed))
+    target = DIND_TARGET if str(spec) == TARGET_SPEC else None
+    return Line("dind ready, base loaded", ours, theirs, target, DIND_RATIO, "s")
+
+
+def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
+    def world() -> None:
+        net = fleet.network()
+        bastion = fleet.vps(spec, name="bastion", networks=[net])
+        docker_host = fleet.vps(
+            spec, name="dockerhost", networks=[net], aliases=["docker.my.domain"], docker="dind", publish_ssh=False
+        )
+        client = fleet.vps(spec, name="client", networks=[net], publish_ssh=False)
+        bastion.jump_to(docker_host).run("docker images")
+        bastion.jump_to(client).run("getent hosts docker.my.domain")
+
+    def three_plain() -> None:
+        for name in ("one", "two", "three"):
+            fleet.vps(spec, name=name).run("true")
+
+    def measure(make: Callable[[], None]) -> float:
+        try:
+            return timed(make)
+        finally:
+            fleet.close()
+
+    ours, theirs = interleaved(runs, lambda: measure(world), lambda: measure(three_plain))
+    target = WORLD_TARGET if str(spec) == TARGET_SPEC else None
+    return Line("three-host world", ours, theirs, target, WORLD_RATIO, "s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--os", default=TARGET_SPEC, type=parse_spec, help="OS spec (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=10, help="runs per measurement (median; default: %(default)s)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.runs < 10:
+        parser.error(f"--runs {args.runs}: a median needs at least 10 runs")
+    client = docker_client()
+    session = "bench-" + labels.new_session_id()
+    images = Images(client)
+    lines: list[Line] = []
+    with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
+        fleet = Fleet(client, images, session=session, key=KeyPair.generate(), secrets=Path(keys))
+        try:
+            lines.append(bench_dind(fleet, images, args.os, args.runs))
+            lines.append(bench_world(fleet, args.os, args.runs))
+        finally:
+            fleet.close()
+            sweep(client, session=session, pid=os.getpid(), spare_kept=False)
+    print(f"\nvps-harness dind bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)")
+    for line in lines:
+        print(line.render())
+    return 1 if args.check and not all(line.met for line in lines) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
