@@ -59,8 +59,13 @@ _AWAIT_BOOT = (
 )
 
 
-#: Waits on a DinD VPS (up to 60 s) until its own engine answers.
-_AWAIT_DOCKER = "i=0; until docker info >/dev/null 2>&1; do i=$((i+1)); [ $i -le 1200 ] || exit 1; sleep 0.05; done"
+#: Waits on a DinD VPS (up to 60 s) until its own engine answers; gives up
+#: at once when systemd has given up restarting it.
+_AWAIT_DOCKER = (
+    "i=0; until docker info >/dev/null 2>&1; do "
+    "systemctl is-failed -q docker.service && exit 1; "
+    "i=$((i+1)); [ $i -le 1200 ] || exit 1; sleep 0.05; done"
+)
 DIND_UNITS = ("docker.service", "containerd.service")
 
 #: Carriage returns and colour codes a console adds.

@@ -102,6 +102,21 @@ def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(
         vps_docker.volumes.get(volume.name)
 
 
+def test_an_inner_engine_that_fails_or_dies_is_in_the_error_and_the_report(
+    vps_factory: Callable[..., Vps],
+) -> None:
+    vps = vps_factory(docker="dind")
+    vps.run("sudo systemctl kill --signal=KILL docker.service")
+    assert "status=9/KILL" in vps.report().split("--- inner Docker engine")[1]
+    vps.put_text('{"storage-driver": "no-such-driver"}\n', "/etc/docker/daemon.json")
+    vps.stop()
+    with pytest.raises(VpsNotReady) as caught:
+        vps.start()
+    message = str(caught.value)
+    assert f"the Docker engine inside VPS {vps.name} never answered `docker info`" in message
+    assert "no-such-driver" in message, "its journal says why"
+
+
 def test_socket_mode_siblings_are_labelled_and_removed_with_the_vps(
     vps_factory: Callable[..., Vps], vps_docker: docker.DockerClient, vps_images: Images, vps_os: OsSpec
 ) -> None:
