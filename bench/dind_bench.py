@@ -62,7 +62,7 @@ def interleaved(runs: int, harness: Callable[[], float], baseline: Callable[[], 
 
 
 def bench_dind(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> Line:
-    seeded = images.dind(spec, fleet._docker_store)  # made before timing: a cached image
+    seeded = images.dind(spec, fleet.docker_store)  # made before timing: a cached image
     streamed = images.vps(spec)
 
     def start(image: VpsImage) -> float:

@@ -66,12 +66,13 @@ def _up(args: argparse.Namespace) -> int:
     desk = _standalone()
     started = time.monotonic()
     images = Images(desk.client)
-    images.vps(spec)
+    desk.image(images, spec, args.docker)
     image_seconds = time.monotonic() - started
-    vps = desk.up(images, spec, name=args.name, init=args.init)
+    vps = desk.up(images, spec, name=args.name, init=args.init, docker=args.docker)
     ready_seconds = time.monotonic() - started - image_seconds
     vps.close()
-    print(f"VPS {vps.name} ({spec}, init={vps.init}) is up: image {image_seconds:.2f} s, ready {ready_seconds:.2f} s")
+    what = f"{spec}, init={vps.init}" + (f", docker={vps.docker_mode}" if vps.docker_mode != "none" else "")
+    print(f"VPS {vps.name} ({what}) is up: image {image_seconds:.2f} s, ready {ready_seconds:.2f} s")
     print(f"  ssh:   {vps.ssh_command(desk.key_file, desk.known_hosts(vps.name))}")
     print(f"  or:    vps-harness ssh {vps.name} [COMMAND]")
     print(f"  stop:  vps-harness down {vps.name}")
@@ -81,11 +82,12 @@ def _up(args: argparse.Namespace) -> int:
 def _ls(args: argparse.Namespace) -> int:
     client = docker_client()
     containers = client.containers.list(all=True, filters={"label": labels.NAME})
-    print(f"{'NAME':<12} {'SPEC':<13} {'INIT':<8} {'SSH':<16} {'STATUS':<8} {'OWNER':<22} CONTAINER")
+    print(f"{'NAME':<12} {'SPEC':<13} {'INIT':<8} {'DOCKER':<7} {'SSH':<16} {'STATUS':<8} {'OWNER':<22} CONTAINER")
     for c in sorted(containers, key=lambda c: c.name):
         print(
             f"{c.labels.get(labels.NAME, '?'):<12} {c.labels.get(labels.SPEC, '?'):<13} "
-            f"{c.labels.get(labels.INIT, '?'):<8} {_published(c):<16} {c.status:<8} {_owner(c):<22} {c.name}"
+            f"{c.labels.get(labels.INIT, '?'):<8} {c.labels.get(labels.DOCKER, 'none'):<7} "
+            f"{_published(c):<16} {c.status:<8} {_owner(c):<22} {c.name}"
         )
     return 0
 
@@ -198,6 +200,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("spec", metavar="SPEC", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
     up.add_argument("--name", help="its name and host name (default: the first free vpsN)")
     up.add_argument("--init", choices=list(INIT_COMMANDS), default="systemd", help="PID 1 (default: %(default)s)")
+    up.add_argument(
+        "--docker",
+        choices=["none", "dind"],
+        default="none",
+        help="dind: its own Docker engine, its base image loaded (default: %(default)s; "
+        "socket mode needs a live process: pytest's vps_factory)",
+    )
     up.set_defaults(run=_up)
     commands.add_parser("ls", help="every VPS container of vps-harness, with its owner").set_defaults(run=_ls)
     ssh = commands.add_parser("ssh", help="log in to a VPS made by `up`, or run COMMAND on it")

@@ -72,7 +72,7 @@ class Fleet:
         publish_ssh: bool = True,
     ) -> Vps:
         """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`)."""
-        image = self.images.dind(spec, self._docker_store) if docker == "dind" else self.images.vps(spec)
+        image = self.images.dind(spec, self.docker_store) if docker == "dind" else self.images.vps(spec)
         name = name or f"vps{len(self.vpses) + 1}"
         vps = self._create(image, name, init, docker, tuple(networks), tuple(aliases), publish_ssh)
         self.vpses.append(vps)
@@ -105,7 +105,7 @@ class Fleet:
             progress=self.progress,
         )
 
-    def _docker_store(self, image: VpsImage) -> bytes:
+    def docker_store(self, image: VpsImage) -> bytes:
         """The image store of a DinD VPS of ``image`` that loaded its base: the seed of a DinD image."""
         seeder = self._create(image, "seed", "systemd", "dind", (), (), True)
         try:

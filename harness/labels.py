@@ -23,7 +23,8 @@ INIT = f"{PREFIX}.init"
 #: On VPS containers: its Docker mode (none, dind, socket).
 DOCKER = f"{PREFIX}.docker"
 
-#: On what a socket-mode VPS made through the host's engine: the VPS's container name.
+#: On what belongs to one VPS (its DinD volume; what a socket-mode VPS made
+#: through the host's engine): the VPS's container name.
 PARENT = f"{PREFIX}.parent"
 
 #: On VPS containers: the host directory its keys are staged in, removed with it.

@@ -13,6 +13,7 @@ import contextlib
 import re
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import docker
@@ -21,10 +22,11 @@ from docker.models.containers import Container
 
 from harness import labels
 from harness.errors import HarnessError
-from harness.images import Images
+from harness.fleet import Fleet
+from harness.images import Images, VpsImage
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
-from harness.vps import Init, Vps
+from harness.vps import DockerMode, Init, Vps, remove_belongings
 
 #: The session label of every VPS the CLI makes; it has no pid label, so
 #: the reaper leaves it to ``down`` and ``gc --all``.
@@ -60,7 +62,28 @@ class Standalone:
     def _secrets(self, name: str) -> Path:
         return self.state_dir / "vps" / name
 
-    def up(self, images: Images, spec: OsSpec, *, name: str | None = None, init: Init = "systemd") -> Vps:
+    def image(self, images: Images, spec: OsSpec, docker: DockerMode = "none") -> VpsImage:
+        """The image ``up`` starts; for ``docker="dind"`` it may first seed one (see :meth:`Images.dind`)."""
+        if docker == "socket":
+            raise HarnessError(
+                "docker='socket' needs the process serving the VPS's Docker socket to outlive it, "
+                "and `vps-harness up` exits: use --docker=dind here, or vps_factory(docker='socket') in a test"
+            )
+        if docker != "dind":
+            return images.vps(spec)
+        with tempfile.TemporaryDirectory(prefix=f"{labels.PREFIX}-seed-") as folder:
+            fleet = Fleet(self.client, images, session=labels.new_session_id(), key=self.key(), secrets=Path(folder))
+            return images.dind(spec, fleet.docker_store)
+
+    def up(
+        self,
+        images: Images,
+        spec: OsSpec,
+        *,
+        name: str | None = None,
+        init: Init = "systemd",
+        docker: DockerMode = "none",
+    ) -> Vps:
         """Start a VPS named ``name`` (default: the first free ``vpsN``) and wait until it is ready."""
         taken = {c.labels.get(labels.NAME) for c in self.containers()}
         if name is None:
@@ -69,7 +92,7 @@ class Standalone:
             raise HarnessError(f"name {name!r} is not a host name: use lowercase letters, digits and '-'")
         elif name in taken:
             raise HarnessError(f"a VPS named {name!r} exists already; `vps-harness down {name}` removes it")
-        image = images.vps(spec)
+        image = self.image(images, spec, docker)
         shutil.rmtree(self._secrets(name), ignore_errors=True)  # a VPS removed by `gc --all` left it
         vps = Vps.create(
             self.client,
@@ -80,6 +103,7 @@ class Standalone:
             key=self.key(),
             secrets=self._secrets(name),
             init=init,
+            docker_mode=docker,
         )
         self.known_hosts(name).write_text(vps.known_hosts_line() + "\n")
         return vps
@@ -105,6 +129,7 @@ class Standalone:
         for container in chosen:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
+            remove_belongings(self.client, container.name)
         self.forget_removed()
         return [c.labels.get(labels.NAME, c.name) for c in chosen]
 

@@ -137,6 +137,21 @@ def host_socket(client: docker.DockerClient) -> str:
     return where.removeprefix("unix://")
 
 
+def remove_belongings(client: docker.DockerClient, container_name: str) -> None:
+    """Remove, by id, what belongs to one VPS (labelled with its container's name):
+    its DinD volume, and what a socket-mode VPS made through the host's engine."""
+    made_here = {"label": f"{labels.PARENT}={container_name}"}
+    for container in client.containers.list(all=True, filters=made_here):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True, v=True)
+    for network in client.networks.list(filters=made_here):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            network.remove()
+    for volume in client.volumes.list(filters=made_here):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            volume.remove(force=True)
+
+
 def _create_and_start(
     client: docker.DockerClient,
     tag: str,
@@ -267,7 +282,8 @@ class Vps:
         engine_socket: LabellingSocket | None = None
         try:
             if docker_mode == "dind":
-                volumes.append(client.volumes.create(f"{container_name}-docker", labels=owner_labels))
+                volume_labels = {**owner_labels, labels.PARENT: container_name}
+                volumes.append(client.volumes.create(f"{container_name}-docker", labels=volume_labels))
                 options["volumes"][volumes[0].name] = {"bind": "/var/lib/docker", "mode": "rw"}
             if docker_mode == "socket":
                 engine_socket = LabellingSocket(
@@ -423,10 +439,7 @@ class Vps:
             self.container.remove(force=True, v=True)
         if self.engine_socket is not None:
             self.engine_socket.close()
-            self._remove_siblings()
-        for volume in self.volumes:
-            with contextlib.suppress(docker.errors.NotFound):
-                volume.remove(force=True)
+        remove_belongings(self.client, self.container.name)
         if self.secrets is not None:
             shutil.rmtree(self.secrets, ignore_errors=True)
 
@@ -596,19 +609,6 @@ class Vps:
         return self._host
 
     # -- Docker inside ------------------------------------------------------
-
-    def _remove_siblings(self) -> None:
-        """Remove, by id, what this socket-mode VPS made through the host's engine."""
-        made_here = {"label": f"{labels.PARENT}={self.container.name}"}
-        for container in self.client.containers.list(all=True, filters=made_here):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-        for network in self.client.networks.list(filters=made_here):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.remove()
-        for volume in self.client.volumes.list(filters=made_here):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                volume.remove(force=True)
 
     def forward(self, port: int, host: str = "127.0.0.1") -> int:
         """A port on 127.0.0.1 here that reaches ``host:port`` as this VPS sees it (``ssh -L``).

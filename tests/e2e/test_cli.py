@@ -68,3 +68,23 @@ def test_demo_shows_a_booted_server_and_removes_it(tmp_path: Path, vps_docker: d
     assert re.search(r"^ssh\s+ssh -i \S+ -p \d+ -o UserKnownHostsFile=", demo, re.M)
     assert re.search(r"^removed\s+in [\d.]+ s$", demo, re.M)
     assert not vps_docker.containers.list(all=True, filters={"label": f"{labels.NAME}=demo"})
+
+
+def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
+    spec: OsSpec, tmp_path: Path, vps_docker: docker.DockerClient
+) -> None:
+    name = f"t{uuid.uuid4().hex[:8]}"
+    volume = f"vps-harness-{name}-docker"
+    up = cli("up", str(spec), "--name", name, "--docker", "dind", cache=tmp_path)
+    assert f"VPS {name} ({spec}, init=systemd, docker=dind) is up" in up.stdout
+    try:
+        row = next(line for line in cli("ls", cache=tmp_path).stdout.splitlines() if line.startswith(name + " "))
+        assert row.split()[3] == "dind"
+        inner = cli("ssh", name, "docker images --format '{{.Repository}}:{{.Tag}}'", cache=tmp_path).stdout
+        assert spec.registry_ref in inner.split()
+        assert vps_docker.volumes.get(volume).attrs["Labels"][labels.SESSION] == "cli"
+    finally:
+        cli("down", name, cache=tmp_path)
+    assert not vps_docker.volumes.list(filters={"name": volume})
+    socket = cli("up", str(spec), "--docker", "socket", cache=tmp_path, check=False)
+    assert socket.returncode == 2 and "invalid choice: 'socket' (choose from 'none', 'dind')" in socket.stderr
