@@ -29,12 +29,14 @@ from harness.vps import INIT_COMMANDS
 
 def _images_build(args: argparse.Namespace) -> int:
     specs = parse_specs(args.specs)  # a bad value stops here, before the engine is asked
-    images = Images(docker_client())
+    desk = _standalone()
+    images = Images(desk.client)
     for spec in specs:
-        started = time.monotonic()
-        image = images.vps(spec)
-        how = "built" if image.built else "cached"
-        print(f"{spec}\t{image.tag}\t{how} in {time.monotonic() - started:.2f} s")
+        for docker in ("none", "dind") if args.dind else ("none",):
+            started = time.monotonic()
+            image = desk.image(images, spec, docker)
+            how = "built" if image.built else "cached"
+            print(f"{spec}\t{image.tag}\t{how} in {time.monotonic() - started:.2f} s")
     return 0
 
 
@@ -191,6 +193,7 @@ def parser() -> argparse.ArgumentParser:
     images = commands.add_parser("images", help="base and VPS images").add_subparsers(dest="images", required=True)
     build = images.add_parser("build", help="make the VPS image of each SPEC (a cache hit builds nothing)")
     build.add_argument("specs", nargs="+", metavar="SPEC", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
+    build.add_argument("--dind", action="store_true", help="also the Docker-in-Docker image (its engine seeded)")
     build.set_defaults(run=_images_build)
     images.add_parser("ls", help="this project's images: spec, tag, size, age").set_defaults(run=_images_ls)
     images.add_parser("prune", help="remove this project's images the current recipes do not use").set_defaults(

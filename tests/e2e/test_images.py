@@ -164,14 +164,17 @@ def test_two_concurrent_builders_of_one_spec_build_once(vps_images: Images, spec
 def test_cli_second_build_is_a_cache_hit_and_ls_shows_it(vps_images: Images, spec: OsSpec) -> None:
     image = vps_images.vps(spec)
     cli = Path(sys.executable).with_name("vps-harness")
-    build = subprocess.run([str(cli), "images", "build", str(spec)], capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, build.stderr
-    assert build.stdout.split("\t")[:2] == [str(spec), image.tag]
-    assert "\tcached in " in build.stdout
+    command = [str(cli), "images", "build", "--dind", str(spec)]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    build = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    (plain, dind) = [line.split("\t") for line in build.stdout.splitlines()]
+    assert plain[:2] == [str(spec), image.tag] and plain[2].startswith("cached in ")
+    assert dind[1].startswith(f"vps-harness/vps:{spec.id}-dind-") and dind[2].startswith("cached in ")
     listing = subprocess.run([str(cli), "images", "ls"], capture_output=True, text=True, timeout=60)
     rows = [line.split() for line in listing.stdout.splitlines()]
-    assert [str(spec), "vps", image.tag] in [row[:3] for row in rows]
     assert any(row[:3] == [str(spec), "vps", image.tag] and row[-1] == "yes" for row in rows)
+    assert any(row[:3] == [str(spec), "dind", dind[1]] and row[-1] == "yes" for row in rows)
 
 
 def test_recipes_ship_for_both_package_families() -> None:
