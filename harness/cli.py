@@ -83,7 +83,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _ls(args: argparse.Namespace) -> int:
     client = docker_client()
-    containers = client.containers.list(all=True, filters={"label": labels.NAME})
+    containers = client.containers.list(all=True, filters={"label": labels.NAME}, ignore_removed=True)
     print(f"{'NAME':<12} {'SPEC':<13} {'INIT':<8} {'DOCKER':<7} {'SSH':<16} {'STATUS':<8} {'OWNER':<22} CONTAINER")
     for c in sorted(containers, key=lambda c: c.name):
         print(

@@ -93,7 +93,7 @@ def sweep(
 
     swept = Swept()
     selector = {"label": labels.SESSION}
-    for container in client.containers.list(all=True, filters=selector):
+    for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
         if chosen(container.labels, container.name):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)

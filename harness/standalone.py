@@ -110,7 +110,8 @@ class Standalone:
 
     def containers(self) -> list[Container]:
         """The CLI's VPS containers, running or not."""
-        return list(self.client.containers.list(all=True, filters={"label": f"{labels.SESSION}={SESSION}"}))
+        mine = {"label": f"{labels.SESSION}={SESSION}"}
+        return list(self.client.containers.list(all=True, filters=mine, ignore_removed=True))
 
     def get(self, name: str) -> Vps:
         """The running VPS ``name``, ready to use."""

@@ -141,7 +141,7 @@ def remove_belongings(client: docker.DockerClient, container_name: str) -> None:
     """Remove, by id, what belongs to one VPS (labelled with its container's name):
     its DinD volume, and what a socket-mode VPS made through the host's engine."""
     made_here = {"label": f"{labels.PARENT}={container_name}"}
-    for container in client.containers.list(all=True, filters=made_here):
+    for container in client.containers.list(all=True, filters=made_here, ignore_removed=True):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True, v=True)
     for network in client.networks.list(filters=made_here):
