@@ -18,23 +18,18 @@ session label and is removed by id, also on Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from vps_bench import Line
+from vps_bench import Line, bench_fleet, bench_parser, report
 
-from harness import labels
 from harness.engine import docker_client
 from harness.fleet import Fleet
 from harness.images import Images, VpsImage
-from harness.reaper import sweep
-from harness.spec import OsSpec, parse_spec
+from harness.spec import OsSpec
 from harness.ssh import KeyPair
 
 #: "A few seconds once images are cached" (the issue), on its reference OS.
@@ -106,29 +101,13 @@ def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--os", default=TARGET_SPEC, type=parse_spec, help="OS spec (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=10, help="runs per measurement (median; default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    args = parser.parse_args(argv)
-    if args.runs < 10:
-        parser.error(f"--runs {args.runs}: a median needs at least 10 runs")
+    args = bench_parser(__doc__, TARGET_SPEC).parse_args(argv)
     client = docker_client()
-    session = "bench-" + labels.new_session_id()
     images = Images(client)
-    lines: list[Line] = []
-    with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
-        fleet = Fleet(client, images, session=session, key=KeyPair.generate(), secrets=Path(keys))
-        try:
-            lines.append(bench_dind(fleet, images, args.os, args.runs))
-            lines.append(bench_world(fleet, args.os, args.runs))
-        finally:
-            fleet.close()
-            sweep(client, session=session, pid=os.getpid(), spare_kept=False)
-    print(f"\nvps-harness dind bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)")
-    for line in lines:
-        print(line.render())
-    return 1 if args.check and not all(line.met for line in lines) else 0
+    with bench_fleet(client, images, KeyPair.generate()) as fleet:
+        lines = [bench_dind(fleet, images, args.os, args.runs), bench_world(fleet, args.os, args.runs)]
+    title = f"vps-harness dind bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)"
+    return report(title, lines, args.check)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import docker
 
 from harness import labels
 from harness.engine import docker_client
@@ -178,40 +181,64 @@ def bench_run(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
     return line
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--os", default=READY_TARGET_SPEC, type=parse_spec, help="OS spec (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=10, help="runs per measurement (median; default: %(default)s)")
-    parser.add_argument("--init", default="systemd,sshd", help="init modes to time (default: %(default)s)")
+def _runs(text: str) -> int:
+    runs = int(text)
+    if runs < 10:
+        raise argparse.ArgumentTypeError(f"{runs}: a median needs at least 10 runs")
+    return runs
+
+
+def bench_parser(doc: str | None, default_os: str) -> argparse.ArgumentParser:
+    """The options of every bench: --os, --runs (at least 10) and --check."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--os", default=default_os, type=parse_spec, help="OS spec (default: %(default)s)")
+    parser.add_argument("--runs", type=_runs, default=10, help="runs per measurement (median; default: %(default)s)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    return parser
+
+
+@contextmanager
+def bench_fleet(client: docker.DockerClient, images: Images, key: KeyPair) -> Iterator[Fleet]:
+    """A fleet of a fresh session whose key directory is ``fleet.secrets``; everything labelled goes at the end."""
+    session = "bench-" + labels.new_session_id()
+    with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
+        fleet = Fleet(client, images, session=session, key=key, secrets=Path(keys))
+        try:
+            yield fleet
+        finally:
+            fleet.close()
+            sweep(client, session=session, pid=os.getpid(), spare_kept=False)
+
+
+def report(title: str, lines: list[Line], check: bool) -> int:
+    """Print the lines under ``title``; the exit status (1 when ``check`` and a target is missed)."""
+    print(f"\n{title}")
+    for line in lines:
+        print(line.render())
+    return 1 if check and not all(line.met for line in lines) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = bench_parser(__doc__, READY_TARGET_SPEC)
+    parser.add_argument("--init", default="systemd,sshd", help="init modes to time (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.runs < 10:
-        parser.error(f"--runs {args.runs}: a median needs at least 10 runs")
     inits = args.init.split(",")
     for init in inits:
         if init not in INIT_COMMANDS:
             parser.error(f"--init {init!r}: not one of {', '.join(INIT_COMMANDS)}")
     client = docker_client()
-    session = "bench-" + labels.new_session_id()
     images = Images(client)
     image = images.vps(args.os)
     key = KeyPair.generate()
     lines: list[Line] = []
-    with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
-        fleet = Fleet(client, images, session=session, key=key, secrets=Path(keys))
-        key_file = key.save(Path(keys) / "id_ed25519")
-        try:
-            for init in inits:
-                floor = Floor(image.tag, init, key_file, labels.owner_labels(session))
-                lines.append(bench_ready(fleet, floor, args.os, init, args.runs))
-            lines.append(bench_run(fleet, args.os, args.runs))
-        finally:
-            fleet.close()
-            sweep(client, session=session, pid=os.getpid(), spare_kept=False)
-    print(f"\nvps-harness bench: {args.os}, image {image.tag}, medians of {args.runs} runs ({os.cpu_count()} cores)")
-    for line in lines:
-        print(line.render())
-    return 1 if args.check and not all(line.met for line in lines) else 0
+    with bench_fleet(client, images, key) as fleet:
+        key_file = key.save(fleet.secrets / "id_ed25519")
+        for init in inits:
+            floor = Floor(image.tag, init, key_file, labels.owner_labels(fleet.session))
+            lines.append(bench_ready(fleet, floor, args.os, init, args.runs))
+        lines.append(bench_run(fleet, args.os, args.runs))
+    title = f"vps-harness bench: {args.os}, image {image.tag}, medians of {args.runs} runs ({os.cpu_count()} cores)"
+    return report(title, lines, args.check)
 
 
 if __name__ == "__main__":
