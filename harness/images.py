@@ -199,13 +199,17 @@ class Images:
         """The VPS image of ``spec``, built only when no image has its tag."""
         base = self.base(spec)
         tag = self.vps_tag(spec, base)
+        image, built = self._once(tag, f"VPS image of {spec}", lambda: self._build(spec, base, tag))
+        return VpsImage(spec, tag, image.id, base.id, built=built)
+
+    def _once(self, tag: str, what: str, build: Callable[[], Image]) -> tuple[Image, bool]:
+        """The image ``tag``; when there is none, ``build`` makes it under the machine-wide lock. Whether it built."""
         found = self._get(tag)
-        if found is None:
-            with self._lock(tag.replace("/", "_"), f"VPS image of {spec}"):
-                found = self._get(tag)
-                if found is None:
-                    return VpsImage(spec, tag, self._build(spec, base, tag).id, base.id, built=True)
-        return VpsImage(spec, tag, found.id, base.id, built=False)
+        if found is not None:
+            return found, False
+        with self._lock(tag.replace("/", "_"), what):
+            found = self._get(tag)  # another process may have made it meanwhile
+            return (found, False) if found is not None else (build(), True)
 
     def _get(self, reference: str) -> Image | None:
         try:
@@ -245,14 +249,9 @@ class Images:
                 self.progress(f"dind {spec}: the base has {layers} layers, so each DinD VPS loads it at start")
             return plain
         tag = self.dind_tag(spec, base)
-        found = self._get(tag)
-        if found is None:
-            with self._lock(tag.replace("/", "_"), f"Docker-in-Docker image of {spec}"):
-                found = self._get(tag)
-                if found is None:
-                    built = self._build_dind(spec, plain, tag, seed(plain))
-                    return VpsImage(spec, tag, built.id, base.id, built=True, seeded=True)
-        return VpsImage(spec, tag, found.id, base.id, built=False, seeded=True)
+        what = f"Docker-in-Docker image of {spec}"
+        image, built = self._once(tag, what, lambda: self._build_dind(spec, plain, tag, seed(plain)))
+        return VpsImage(spec, tag, image.id, base.id, built=built, seeded=True)
 
     def _build_dind(self, spec: OsSpec, plain: VpsImage, tag: str, store: bytes) -> Image:
         dockerfile = self.recipes / DIND / "Dockerfile"
