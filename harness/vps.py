@@ -439,7 +439,8 @@ class Vps:
             self.container.remove(force=True, v=True)
         if self.engine_socket is not None:
             self.engine_socket.close()
-        remove_belongings(self.client, self.container.name)
+        if self.docker_mode != "none":
+            remove_belongings(self.client, self.container.name)
         if self.secrets is not None:
             shutil.rmtree(self.secrets, ignore_errors=True)
 
