@@ -68,9 +68,9 @@ def _up(args: argparse.Namespace) -> int:
     desk = _standalone()
     started = time.monotonic()
     images = Images(desk.client)
-    desk.image(images, spec, args.docker)
+    image = desk.image(images, spec, args.docker)
     image_seconds = time.monotonic() - started
-    vps = desk.up(images, spec, name=args.name, init=args.init, docker=args.docker)
+    vps = desk.up(image, name=args.name, init=args.init, docker=args.docker)
     ready_seconds = time.monotonic() - started - image_seconds
     vps.close()
     what = f"{spec}, init={vps.init}" + (f", docker={vps.docker_mode}" if vps.docker_mode != "none" else "")

@@ -3,7 +3,7 @@ no process, reached with a key kept in the cache, removed by ``down`` or
 ``gc --all``.
 
 >>> desk = Standalone(docker_client(), HarnessConfig.from_env().cli_dir)  # doctest: +SKIP
->>> web = desk.up(parse_spec("debian:12"), name="web")  # doctest: +SKIP
+>>> web = desk.up(desk.image(Images(desk.client), parse_spec("debian:12")), name="web")  # doctest: +SKIP
 >>> desk.down("web")  # doctest: +SKIP
 """
 
@@ -76,15 +76,9 @@ class Standalone:
             return images.dind(spec, fleet.docker_store)
 
     def up(
-        self,
-        images: Images,
-        spec: OsSpec,
-        *,
-        name: str | None = None,
-        init: Init = "systemd",
-        docker: DockerMode = "none",
+        self, image: VpsImage, *, name: str | None = None, init: Init = "systemd", docker: DockerMode = "none"
     ) -> Vps:
-        """Start a VPS named ``name`` (default: the first free ``vpsN``) and wait until it is ready."""
+        """Start a VPS of ``image`` (see :meth:`image`) named ``name`` or the first free ``vpsN``; wait until ready."""
         taken = {c.labels.get(labels.NAME) for c in self.containers()}
         if name is None:
             name = next(f"vps{n}" for n in range(1, len(taken) + 2) if f"vps{n}" not in taken)
@@ -92,7 +86,6 @@ class Standalone:
             raise HarnessError(f"name {name!r} is not a host name: use lowercase letters, digits and '-'")
         elif name in taken:
             raise HarnessError(f"a VPS named {name!r} exists already; `vps-harness down {name}` removes it")
-        image = self.image(images, spec, docker)
         shutil.rmtree(self._secrets(name), ignore_errors=True)  # a VPS removed by `gc --all` left it
         vps = Vps.create(
             self.client,
