@@ -72,8 +72,11 @@ def test_dind_builds_from_its_own_base_and_publishes_a_port(vps: Vps, vps_os: Os
 def test_dind_vps_starts_with_its_base_loaded_in_place(
     vps_factory: Callable[..., Vps], vps_images: Images, vps_os: OsSpec
 ) -> None:
-    first = vps_factory(docker="dind")
     base = vps_images.base(vps_os)
+    layers = len(base.attrs["RootFS"]["Layers"])
+    if layers != 1:
+        pytest.skip(f"{vps_os}'s base has {layers} layers: its DinD VPSes load it at start, not in place")
+    first = vps_factory(docker="dind")
     inspect = f"docker image inspect -f '{{{{.Id}}}} {{{{.GraphDriver.Data.UpperDir}}}}' {vps_os.registry_ref}"
     image_id, layer = first.run(inspect).stdout.split()
     assert image_id == base.id, "the very image the VPS image was built FROM"
