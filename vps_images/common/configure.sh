@@ -37,6 +37,15 @@ for unit in docker.service docker.socket containerd.service; do
     systemctl disable "$unit" 2>/dev/null || true
 done
 
+# A containerd older than 1.4 cannot start containers where CAP_SYS_RESOURCE
+# is withheld; vps-containerd works around it (see there).
+case "$(containerd --version 2>/dev/null | awk '{print $3}')" in
+v1.[0-3].* | 1.[0-3].*)
+    install -D -m 0644 /usr/local/lib/vps-harness/containerd-unit.conf \
+        /etc/systemd/system/containerd.service.d/vps-harness.conf
+    ;;
+esac
+
 # Units that have no meaning in a container (no kernel modules, disks,
 # consoles or devices of its own); each on its own, as not every release has all.
 for unit in \
