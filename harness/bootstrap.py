@@ -13,7 +13,6 @@ import base64
 import hashlib
 import os
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import docker
 from docker.models.images import Image
 
 import vps_images
-from harness import labels
+from harness import labels, tools
 from harness.errors import BuildFailed, ImageUnavailable
 from harness.progress import Progress, Stopwatch, stderr_progress
 from harness.spec import OsSpec
@@ -133,11 +132,9 @@ def bootstrap_rootfs(spec: OsSpec, work: Path, *, verify: bool = True, progress:
     """Run debootstrap for ``spec`` into ``work/rootfs`` and return that path."""
     if not spec.can_bootstrap:
         raise ImageUnavailable(f"{spec} is an {spec.package_family} system; only apt-family bases can be bootstrapped")
-    if shutil.which("debootstrap") is None:
-        raise ImageUnavailable(
-            f"no base image for {spec} can be pulled, and debootstrap is not installed to build one; "
-            "install debootstrap (scripts/setup-host does) or load the image"
-        )
+    debootstrap = tools.find("debootstrap", f"building a base image of {spec} (none could be pulled)")
+    if verify:
+        tools.find("gpgv", f"checking the archive signatures of {spec}")
     rootfs = work / "rootfs"
     keyring: Path | None = None
     if not verify:
@@ -149,8 +146,8 @@ def bootstrap_rootfs(spec: OsSpec, work: Path, *, verify: bool = True, progress:
         if not DEBIAN_KEYRING.exists():
             raise ImageUnavailable(f"bootstrapping {spec} needs {DEBIAN_KEYRING}; install debian-archive-keyring")
         keyring = DEBIAN_KEYRING
-    command = debootstrap_command(spec, rootfs, keyring)
-    env = dict(os.environ)
+    command = [debootstrap, *debootstrap_command(spec, rootfs, keyring)[1:]]
+    env = tools.environment()
     overlay = _scripts_overlay(spec, work)
     if overlay:
         env["DEBOOTSTRAP_DIR"] = str(overlay)
@@ -194,7 +191,10 @@ def import_rootfs(
         'CMD ["/bin/bash"]',
     ]
     watch = Stopwatch()
-    tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    tar = subprocess.Popen(
+        [tools.find("tar", f"importing {spec}"), "--numeric-owner", "-C", str(rootfs), "-c", "."],
+        stdout=subprocess.PIPE,
+    )
     try:
         client.api.import_image(src=tar.stdout, repository=repository, tag=tag, changes=changes, stream_src=True)
     finally:
