@@ -30,7 +30,6 @@ from harness.engine import docker_client
 from harness.fleet import Fleet
 from harness.images import Images, VpsImage
 from harness.spec import OsSpec
-from harness.ssh import KeyPair
 
 #: "A few seconds once images are cached" (the issue), on its reference OS.
 TARGET_SPEC = "debian:12"
@@ -79,7 +78,7 @@ def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
         net = fleet.network()
         bastion = fleet.vps(spec, name="bastion", networks=[net])
         docker_host = fleet.vps(
-            spec, name="dockerhost", networks=[net], aliases=["docker.my.domain"], docker="dind", publish_ssh=False
+            spec, name="dockerhost", networks=[net], aliases=["docker.my.domain"], docker_mode="dind", publish_ssh=False
         )
         client = fleet.vps(spec, name="client", networks=[net], publish_ssh=False)
         bastion.jump_to(docker_host).run("docker images")
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = bench_parser(__doc__, TARGET_SPEC).parse_args(argv)
     client = docker_client()
     images = Images(client)
-    with bench_fleet(client, images, KeyPair.generate()) as fleet:
+    with bench_fleet(client, images) as fleet:
         lines = [bench_dind(fleet, images, args.os, args.runs), bench_world(fleet, args.os, args.runs)]
     title = f"vps-harness dind bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)"
     return report(title, lines, args.check)

@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,11 +33,12 @@ import docker
 from harness import labels
 from harness.engine import docker_client
 from harness.fleet import Fleet
+from harness.identity import Identity
 from harness.images import Images
+from harness.launch import INIT_COMMANDS, Init, run_options
 from harness.reaper import sweep
 from harness.spec import OsSpec, parse_spec
-from harness.ssh import KeyPair
-from harness.vps import INIT_COMMANDS, USER, Init, run_options
+from harness.vps import USER
 
 #: Targets of the issue: ready time per init (debian:12), ratios, run latency.
 READY_TARGETS: dict[str, float] = {"systemd": 0.8, "sshd": 0.5}
@@ -198,16 +198,17 @@ def bench_parser(doc: str | None, default_os: str) -> argparse.ArgumentParser:
 
 
 @contextmanager
-def bench_fleet(client: docker.DockerClient, images: Images, key: KeyPair) -> Iterator[Fleet]:
-    """A fleet of a fresh session whose key directory is ``fleet.secrets``; everything labelled goes at the end."""
+def bench_fleet(client: docker.DockerClient, images: Images) -> Iterator[Fleet]:
+    """A fleet of a fresh session and key (``fleet.identity``); everything labelled goes at the end."""
     session = "bench-" + labels.new_session_id()
-    with tempfile.TemporaryDirectory(prefix="vps-harness-bench-") as keys:
-        fleet = Fleet(client, images, session=session, key=key, secrets=Path(keys))
-        try:
-            yield fleet
-        finally:
-            fleet.close()
-            sweep(client, session=session, pid=os.getpid(), spare_kept=False)
+    identity = Identity.fresh()
+    fleet = Fleet(client, images, session=session, identity=identity)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+        sweep(client, session=session, pid=os.getpid(), spare_kept=False)
+        identity.remove()
 
 
 def report(title: str, lines: list[Line], check: bool) -> int:
@@ -229,12 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     client = docker_client()
     images = Images(client)
     image = images.vps(args.os)
-    key = KeyPair.generate()
     lines: list[Line] = []
-    with bench_fleet(client, images, key) as fleet:
-        key_file = key.save(fleet.secrets / "id_ed25519")
+    with bench_fleet(client, images) as fleet:
         for init in inits:
-            floor = Floor(image.tag, init, key_file, labels.owner_labels(fleet.session))
+            floor = Floor(image.tag, init, fleet.identity.key_file, labels.owner_labels(fleet.session))
             lines.append(bench_ready(fleet, floor, args.os, init, args.runs))
         lines.append(bench_run(fleet, args.os, args.runs))
     title = f"vps-harness bench: {args.os}, image {image.tag}, medians of {args.runs} runs ({os.cpu_count()} cores)"

@@ -7,10 +7,8 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from docker.models.containers import Container
 
@@ -19,12 +17,12 @@ from harness.config import HarnessConfig
 from harness.engine import docker_client
 from harness.errors import HarnessError
 from harness.fleet import Fleet
+from harness.identity import Identity
 from harness.images import Images
+from harness.launch import INIT_COMMANDS
 from harness.reaper import KEPT_PREFIX, owner_alive, sweep
 from harness.spec import SUPPORTED, parse_spec, parse_specs
-from harness.ssh import KeyPair
 from harness.standalone import Standalone
-from harness.vps import INIT_COMMANDS
 
 
 def _images_build(args: argparse.Namespace) -> int:
@@ -32,9 +30,9 @@ def _images_build(args: argparse.Namespace) -> int:
     desk = _standalone()
     images = Images(desk.client)
     for spec in specs:
-        for docker in ("none", "dind") if args.dind else ("none",):
+        for docker_mode in ("none", "dind") if args.dind else ("none",):
             started = time.monotonic()
-            image = desk.image(images, spec, docker)
+            image = desk.image(images, spec, docker_mode)
             how = "built" if image.built else "cached"
             print(f"{spec}\t{image.tag}\t{how} in {time.monotonic() - started:.2f} s")
     return 0
@@ -70,12 +68,12 @@ def _up(args: argparse.Namespace) -> int:
     images = Images(desk.client)
     image = desk.image(images, spec, args.docker)
     image_seconds = time.monotonic() - started
-    vps = desk.up(image, name=args.name, init=args.init, docker=args.docker)
+    vps = desk.up(images, image, name=args.name, init=args.init, docker_mode=args.docker)
     ready_seconds = time.monotonic() - started - image_seconds
     vps.close()
     what = f"{spec}, init={vps.init}" + (f", docker={vps.docker_mode}" if vps.docker_mode != "none" else "")
     print(f"VPS {vps.name} ({what}) is up: image {image_seconds:.2f} s, ready {ready_seconds:.2f} s")
-    print(f"  ssh:   {vps.ssh_command(desk.key_file, desk.known_hosts(vps.name))}")
+    print(f"  ssh:   {vps.ssh_command()}")
     print(f"  or:    vps-harness ssh {vps.name} [COMMAND]")
     print(f"  stop:  vps-harness down {vps.name}")
     return 0
@@ -116,9 +114,7 @@ def _ssh(args: argparse.Namespace) -> int:
         sys.stderr.write(result.stderr)
         vps.close()
         return result.exit_status
-    known_hosts = desk.known_hosts(vps.name)
-    known_hosts.write_text(vps.known_hosts_line() + "\n")  # the port changes when the engine restarts it
-    line = shlex.split(vps.ssh_command(desk.key_file, known_hosts))
+    line = shlex.split(vps.ssh_command())  # pinned where it is now: a restart may change its port
     if shutil.which(line[0]) is None:
         raise HarnessError("no `ssh` client on PATH for an interactive login; give a COMMAND to run one over paramiko")
     os.execvp(line[0], line)
@@ -151,32 +147,30 @@ def _demo(args: argparse.Namespace) -> int:
     images = Images(client)
     image = images.vps(spec)
     print(f"{'image':<10} {image.tag} ({'built' if image.built else 'cached'}) in {time.monotonic() - watch:.2f} s")
-    with tempfile.TemporaryDirectory(prefix="vps-harness-demo-") as folder:
-        key = KeyPair.generate()
-        fleet = Fleet(client, images, session=labels.new_session_id(), key=key, secrets=Path(folder))
-        try:
-            watch = time.monotonic()
-            vps = fleet.vps(spec, name="demo", init=args.init)
-            print(f"{'ready':<10} {time.monotonic() - watch:.2f} s: container started, sshd answered, boot finished")
-            facts = {
-                "os": ". /etc/os-release; echo $PRETTY_NAME",
-                "pid 1": "cat /proc/1/comm",
-                "systemd": "[ \"$(cat /proc/1/comm)\" = systemd ] && systemctl is-system-running || echo 'not PID 1'",
-                "users": "getent passwd | awk -F: '$3 == 0 || ($3 >= 1000 && $3 < 65534) {print $1}' | paste -sd ' '",
-                "sudo": "sudo -n true && echo 'vps may sudo without a password'",
-                "sshd": "ss -tln | awk '$4 ~ /:22$/ {print \"listening on\", $4; exit}'",
-            }
-            for label, command in facts.items():
-                print(f"{label:<10} {vps.run(command).stdout.strip()}")
-            runs = sorted(vps.run("true").duration for _ in range(20))
-            print(f"{'run':<10} {runs[10] * 1000:.1f} ms per command (median of 20, one SSH connection)")
-            key_file, known_hosts = key.save(Path(folder) / "id_ed25519"), Path(folder) / "known_hosts"
-            known_hosts.write_text(vps.known_hosts_line() + "\n")
-            print(f"{'ssh':<10} {vps.ssh_command(key_file, known_hosts)}")
-        finally:
-            watch = time.monotonic()
-            fleet.close()
-            print(f"{'removed':<10} in {time.monotonic() - watch:.2f} s")
+    identity = Identity.fresh()
+    fleet = Fleet(client, images, session=labels.new_session_id(), identity=identity)
+    try:
+        watch = time.monotonic()
+        vps = fleet.vps(spec, name="demo", init=args.init)
+        print(f"{'ready':<10} {time.monotonic() - watch:.2f} s: container started, sshd answered, boot finished")
+        facts = {
+            "os": ". /etc/os-release; echo $PRETTY_NAME",
+            "pid 1": "cat /proc/1/comm",
+            "systemd": "[ \"$(cat /proc/1/comm)\" = systemd ] && systemctl is-system-running || echo 'not PID 1'",
+            "users": "getent passwd | awk -F: '$3 == 0 || ($3 >= 1000 && $3 < 65534) {print $1}' | paste -sd ' '",
+            "sudo": "sudo -n true && echo 'vps may sudo without a password'",
+            "sshd": "ss -tln | awk '$4 ~ /:22$/ {print \"listening on\", $4; exit}'",
+        }
+        for label, command in facts.items():
+            print(f"{label:<10} {vps.run(command).stdout.strip()}")
+        runs = sorted(vps.run("true").duration for _ in range(20))
+        print(f"{'run':<10} {runs[10] * 1000:.1f} ms per command (median of 20, one SSH connection)")
+        print(f"{'ssh':<10} {vps.ssh_command()}")
+    finally:
+        watch = time.monotonic()
+        fleet.close()
+        identity.remove()
+        print(f"{'removed':<10} in {time.monotonic() - watch:.2f} s")
     return 0
 
 

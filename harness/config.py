@@ -41,12 +41,14 @@ class HarnessConfig:
     ``verify_bootstrap``: whether debootstrap checks archive signatures
     (``VPS_HARNESS_INSECURE_BOOTSTRAP=1`` turns it off, with a warning).
     ``docker_timeout``: seconds a Docker API call may take.
+    ``ci``: running in CI (``CI`` set): a missing engine fails tests instead of skipping them.
     """
 
     cache_dir: Path
     pull: bool = True
     verify_bootstrap: bool = True
     docker_timeout: int = 600
+    ci: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HarnessConfig:
@@ -57,6 +59,7 @@ class HarnessConfig:
             pull=_flag(env, "VPS_HARNESS_PULL", True),
             verify_bootstrap=not _flag(env, "VPS_HARNESS_INSECURE_BOOTSTRAP", False),
             docker_timeout=int(env.get("VPS_HARNESS_DOCKER_TIMEOUT", "600")),
+            ci=bool(env.get("CI")),
         )
 
     @property

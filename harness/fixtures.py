@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import pytest
+from docker import DockerClient
 from docker.models.networks import Network
 
+from harness.config import HarnessConfig
 from harness.engine import docker_client
-from harness.errors import EngineUnavailable
+from harness.errors import EngineUnavailable, ImageUnavailable
 from harness.fleet import Fleet
+from harness.identity import Identity
 from harness.images import Images
+from harness.launch import DockerMode, Init
 from harness.progress import Progress
 from harness.reaper import sweep
 from harness.spec import OsSpec, parse_spec
-from harness.ssh import KeyPair
-from harness.vps import DockerMode, Init, Vps
-
-#: Set once this process has reached the engine, so the session's end sweeps.
-ENGINE_USED = pytest.StashKey[bool]()
+from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS
+from harness.vps import Vps
 
 
 def terminal_progress(config: pytest.Config) -> Progress:
@@ -50,20 +46,8 @@ def terminal_progress(config: pytest.Config) -> Progress:
     return report
 
 
-def sweep_own(session: str, pid: int) -> None:
-    """Remove this process's resources of ``session`` that are still there."""
-    try:
-        client = docker_client()
-    except EngineUnavailable:
-        return
-    try:
-        sweep(client, session=session, pid=pid)
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="session")
-def vps_docker(pytestconfig: pytest.Config) -> Iterator[docker.DockerClient]:
+def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
     """A client of the Docker engine; skips the test when none answers.
 
     With ``CI`` set, a missing engine is an error, never a skip. On first
@@ -72,7 +56,7 @@ def vps_docker(pytestconfig: pytest.Config) -> Iterator[docker.DockerClient]:
     try:
         client = docker_client()
     except EngineUnavailable as e:
-        if os.environ.get("CI"):
+        if HarnessConfig.from_env().ci:
             raise
         pytest.skip(str(e))
     pytestconfig.stash[ENGINE_USED] = True
@@ -84,55 +68,73 @@ def vps_docker(pytestconfig: pytest.Config) -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="session")
-def vps_images(vps_docker: docker.DockerClient, pytestconfig: pytest.Config) -> Images:
+def vps_images(vps_engine: DockerClient, pytestconfig: pytest.Config) -> Images:
     """The image store: base images resolved and VPS images built on first use."""
-    return Images(vps_docker, progress=terminal_progress(pytestconfig))
-
-
-@dataclass(frozen=True)
-class SessionKeys:
-    """The session's client key, kept in a private directory for humans' ssh lines."""
-
-    key: KeyPair
-    directory: Path
-
-    @property
-    def key_file(self) -> Path:
-        return self.directory / "id_ed25519"
+    return Images(vps_engine, progress=terminal_progress(pytestconfig))
 
 
 @pytest.fixture(scope="session")
-def vps_keys() -> Iterator[SessionKeys]:
-    """One key pair per process, in a 0700 directory removed at the end."""
-    directory = Path(tempfile.mkdtemp(prefix="vps-harness-keys-"))
-    keys = SessionKeys(KeyPair.generate(), directory)
-    keys.key.save(keys.key_file)
-    yield keys
-    if not any(directory.glob("known_hosts-*")):  # kept VPSes still need them
-        shutil.rmtree(directory, ignore_errors=True)
+def vps_identity() -> Iterator[Identity]:
+    """The session's client key, in a 0700 directory removed at the end (unless a kept VPS needs it)."""
+    identity = Identity.fresh()
+    yield identity
+    identity.remove()
+
+
+@pytest.fixture(scope="session")
+def vps_prepared(request: pytest.FixtureRequest) -> None:
+    """With ``--vps-prepare`` (or ini ``vps_prepare``), build the matrix's images before the first VPS.
+
+    Every test that starts a VPS asks for it; a suite whose tests reach
+    images another way (a CLI in a subprocess) can ask for it too, so no
+    test depends on an image an earlier test happened to build. Under
+    xdist every worker asks; the image lock makes one build each image while
+    the others wait, and each worker starts with another OS, so two builds
+    run at once. An rpm-family OS whose base no registry gives is left to
+    its tests, which skip saying so.
+    """
+    settings = request.config.stash[SETTINGS]
+    if settings.prepare == "no":
+        return
+    images: Images = request.getfixturevalue("vps_images")
+    identity: Identity = request.getfixturevalue("vps_identity")
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "gw0")
+    shift = int(worker.removeprefix("gw") or 0) % len(settings.matrix)
+    for spec in settings.matrix[shift:] + settings.matrix[:shift]:
+        try:
+            images.vps(spec)
+        except ImageUnavailable:
+            if spec.can_bootstrap:
+                raise
+            continue
+        if settings.prepare == "dind":
+            fleet = Fleet(images.client, images, session=settings.session, identity=identity, progress=images.progress)
+            try:
+                images.dind(spec, fleet.docker_store)
+            finally:
+                fleet.close()
 
 
 @pytest.fixture
 def vps_os(request: pytest.FixtureRequest) -> OsSpec:
     """The test's entry of the ``--vps`` matrix."""
-    from harness.plugin import SETTINGS
-
     return getattr(request, "param", None) or request.config.stash[SETTINGS].matrix[0]
 
 
 @pytest.fixture
 def _vps_fleet(
-    request: pytest.FixtureRequest, vps_docker: docker.DockerClient, vps_images: Images, vps_keys: SessionKeys
+    request: pytest.FixtureRequest,
+    vps_engine: DockerClient,
+    vps_images: Images,
+    vps_identity: Identity,
+    vps_prepared: None,
 ) -> Iterator[Fleet]:
-    from harness.plugin import FAILED, FLEET, SETTINGS
-
     settings = request.config.stash[SETTINGS]
     fleet = Fleet(
-        vps_docker,
+        vps_engine,
         vps_images,
         session=settings.session,
-        key=vps_keys.key,
-        secrets=vps_keys.directory,
+        identity=vps_identity,
         progress=terminal_progress(request.config),
     )
     request.node.stash[FLEET] = fleet
@@ -140,9 +142,7 @@ def _vps_fleet(
     if settings.keep_failed and request.node.stash.get(FAILED, False) and fleet.vpses:
         progress = terminal_progress(request.config)
         for vps in fleet.keep():
-            known_hosts = vps_keys.directory / f"known_hosts-{vps.name}-{vps.ssh_port}"
-            known_hosts.write_text(vps.known_hosts_line() + "\n")
-            progress(f"kept VPS {vps.name} of {request.node.nodeid}: {vps.ssh_command(vps_keys.key_file, known_hosts)}")
+            progress(f"kept VPS {vps.name} of {request.node.nodeid}: {vps.ssh_command()}")
     fleet.close()
 
 
@@ -150,14 +150,14 @@ def _vps_fleet(
 def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpec) -> Callable[..., Vps]:
     """Start more VPSes in one test; all are removed after it.
 
+    ``os`` and ``docker`` are named as the ``vps`` marker names them.
+
     >>> def test_two(vps_factory, vps_network):  # doctest: +SKIP
     ...     net = vps_network()
     ...     a = vps_factory(name="a", networks=[net])
     ...     b = vps_factory(name="b", networks=[net], aliases=["db.internal"])
     ...     a.run("getent hosts db.internal")
     """
-    from harness.plugin import SETTINGS
-
     marker = request.node.get_closest_marker("vps")
     configured = marker.kwargs if marker else {}
     default_init: Init = configured.get("init", "systemd")
@@ -165,7 +165,7 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
 
     def make(
         name: str | None = None,
-        os: str | OsSpec | None = None,
+        os: str | OsSpec | None = None,  # noqa: A002 - the marker's word for it
         init: Init | None = None,
         networks: list[Network] | tuple[Network, ...] = (),
         aliases: list[str] | tuple[str, ...] = (),
@@ -173,15 +173,20 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
         publish_ssh: bool = True,
     ) -> Vps:
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
-        return _vps_fleet.vps(
-            spec,
-            name=name,
-            init=init or default_init,
-            docker=docker or default_docker,
-            networks=networks,
-            aliases=aliases,
-            publish_ssh=publish_ssh,
-        )
+        try:
+            return _vps_fleet.vps(
+                spec,
+                name=name,
+                init=init or default_init,
+                docker_mode=docker or default_docker,
+                networks=networks,
+                aliases=aliases,
+                publish_ssh=publish_ssh,
+            )
+        except ImageUnavailable as e:
+            if spec.can_bootstrap:
+                raise
+            pytest.skip(f"no {spec} VPS on this machine: {e}")
 
     return make
 
@@ -200,3 +205,14 @@ def vps(vps_factory: Callable[..., Vps]) -> Vps:
 def vps_network(_vps_fleet: Fleet) -> Callable[..., Network]:
     """Make private Docker networks; removed after the test."""
     return _vps_fleet.network
+
+
+@pytest.fixture
+def vps_ssh_config(_vps_fleet: Fleet) -> Callable[[], Path]:
+    """Write an ssh_config with a ``Host`` block for every VPS of the test so far; returns its path.
+
+    >>> def test_rsync(vps, vps_ssh_config, tmp_path):  # doctest: +SKIP
+    ...     cfg = vps_ssh_config()
+    ...     subprocess.run(["rsync", "-a", "-e", f"ssh -F {cfg}", f"{tmp_path}/", f"{vps.ssh_alias}:/tmp/tree/"])
+    """
+    return _vps_fleet.ssh_config

@@ -3,7 +3,7 @@
 It names them uniquely per session and xdist worker, labels them, and
 removes them, by id, when closed.
 
->>> fleet = Fleet(client, images, session="abc", key=key, secrets=Path("/tmp/k"))  # doctest: +SKIP
+>>> fleet = Fleet(client, images, session="abc", identity=Identity.fresh())  # doctest: +SKIP
 >>> web = fleet.vps(parse_spec("debian:12"), name="web")  # doctest: +SKIP
 >>> fleet.close()  # doctest: +SKIP
 """
@@ -21,11 +21,12 @@ import docker.errors
 from docker.models.networks import Network
 
 from harness import labels
+from harness.identity import Identity
 from harness.images import Images, VpsImage
+from harness.launch import DockerMode, Init
 from harness.reaper import KEPT_PREFIX
 from harness.spec import OsSpec
-from harness.ssh import KeyPair
-from harness.vps import DockerMode, Init, Vps
+from harness.vps import Vps
 
 _counter = itertools.count(1)
 
@@ -33,7 +34,10 @@ _counter = itertools.count(1)
 class Fleet:
     """Makes VPSes and networks for one owner and removes them all on close.
 
-    ``secrets``: a private directory under which each VPS's keys are staged.
+    ``identity``: the client key the VPSes let in, and where their keys,
+    known_hosts and ssh_config files go. ``owner_labels``: what marks the
+    owner (default: this session and process, so the reaper knows when the
+    owner is gone).
     """
 
     def __init__(
@@ -42,20 +46,21 @@ class Fleet:
         images: Images,
         *,
         session: str,
-        key: KeyPair,
-        secrets: Path,
+        identity: Identity,
+        owner_labels: dict[str, str] | None = None,
         worker: str = "",
         progress: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.client = client
         self.images = images
         self.session = session
-        self.key = key
-        self.secrets = secrets
+        self.identity = identity
+        self.owner_labels = owner_labels or labels.owner_labels(session)
         self.progress = progress
         self.worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "")
         self.vpses: list[Vps] = []
         self.networks: list[Network] = []
+        self._config_name = self._unique("ssh_config")
 
     def _unique(self, name: str) -> str:
         return f"{name}-{self.session}{('-' + self.worker) if self.worker else ''}-{next(_counter)}"
@@ -66,15 +71,23 @@ class Fleet:
         *,
         name: str | None = None,
         init: Init = "systemd",
-        docker: DockerMode = "none",
+        docker_mode: DockerMode = "none",
         networks: tuple[Network, ...] | list[Network] = (),
         aliases: tuple[str, ...] | list[str] = (),
         publish_ssh: bool = True,
+        container_name: str | None = None,
+        image: VpsImage | None = None,
     ) -> Vps:
-        """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`)."""
-        image = self.images.dind(spec, self.docker_store) if docker == "dind" else self.images.vps(spec)
+        """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`).
+
+        Its container is named uniquely for this session and worker, unless
+        ``container_name`` is given; ``image``, when the caller resolved it
+        already, saves resolving it again.
+        """
+        if image is None:
+            image = self.images.dind(spec, self.docker_store) if docker_mode == "dind" else self.images.vps(spec)
         name = name or f"vps{len(self.vpses) + 1}"
-        vps = self._create(image, name, init, docker, tuple(networks), tuple(aliases), publish_ssh)
+        vps = self._create(image, name, init, docker_mode, tuple(networks), tuple(aliases), publish_ssh, container_name)
         self.vpses.append(vps)
         return vps
 
@@ -83,22 +96,21 @@ class Fleet:
         image: VpsImage,
         name: str,
         init: Init,
-        docker: DockerMode,
+        docker_mode: DockerMode,
         networks: tuple[Network, ...],
         aliases: tuple[str, ...],
         publish_ssh: bool,
+        container_name: str | None = None,
     ) -> Vps:
-        container_name = self._unique(f"vps-{name}")
         return Vps.create(
             self.client,
             image,
             name=name,
-            container_name=container_name,
-            owner_labels=labels.owner_labels(self.session),
-            key=self.key,
-            secrets=self.secrets / container_name,
+            container_name=container_name or self._unique(f"vps-{name}"),
+            owner_labels=self.owner_labels,
+            identity=self.identity,
             init=init,
-            docker_mode=docker,
+            docker_mode=docker_mode,
             networks=networks,
             aliases=aliases,
             publish_ssh=publish_ssh,
@@ -115,17 +127,25 @@ class Fleet:
 
     def network(self, name: str = "net") -> Network:
         """A private bridge network, removed with the fleet."""
-        network = self.client.networks.create(
-            self._unique(f"vpsnet-{name}"), driver="bridge", labels=labels.owner_labels(self.session)
-        )
+        network = self.client.networks.create(self._unique(f"vpsnet-{name}"), driver="bridge", labels=self.owner_labels)
         self.networks.append(network)
         return network
+
+    def ssh_config(self) -> Path:
+        """Write one ssh_config file with a ``Host`` block for every VPS of the fleet; its path.
+
+        Each block is named by the VPS's :attr:`Vps.ssh_alias`; call it again
+        after ``jump_to`` or a restart, which may change how a VPS is reached.
+        """
+        return self.identity.ssh_config_file((vps.ssh_config() for vps in self.vpses), name=self._config_name)
 
     def keep(self) -> list[Vps]:
         """Keep every VPS running past close (renamed ``kept-…``), for a human to inspect."""
         for vps in self.vpses:
             vps.close()
+            self.identity.forget(vps.ssh_alias)
             vps.container.rename(KEPT_PREFIX + vps.container.name)
+            vps.container.reload()
         kept, self.vpses, self.networks = self.vpses, [], []
         return kept
 
@@ -137,3 +157,4 @@ class Fleet:
             network = self.networks.pop()
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
+        (self.identity.directory / self._config_name).unlink(missing_ok=True)

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
-from dataclasses import dataclass
+from typing import cast
 
 import pytest
 
 from harness.errors import UnknownOsSpec
 from harness.labels import new_session_id
-from harness.spec import OsSpec, parse_specs
-from harness.vps import DOCKER_MODES, DockerMode
+from harness.launch import DOCKER_MODES
+from harness.reaper import sweep_own
+from harness.spec import parse_specs
+from harness.state import ENGINE_USED, FAILED, FLEET, PREPARE_CHOICES, SETTINGS, Prepare, RunSettings
 
 pytest_plugins = ["harness.fixtures"]
 
 DEFAULT_MATRIX = "debian:12"
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """What the command line and ini said, resolved once per process."""
-
-    matrix: tuple[OsSpec, ...]
-    keep_failed: bool
-    session: str
-    docker: DockerMode = "none"
-
-
-SETTINGS = pytest.StashKey[RunSettings]()
-#: On each item: the VPS fleet of the test, for its report.
-FLEET = pytest.StashKey[object]()
-FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,11 +40,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=DOCKER_MODES,
         help="Docker in every VPS: none, dind (its own engine) or socket (the host's, mounted); default: none",
     )
+    group.addoption(
+        "--vps-prepare",
+        default=None,
+        choices=PREPARE_CHOICES,
+        help="before the first test that needs a VPS, build the matrix's images (images) and their "
+        "Docker-in-Docker images (dind), with progress lines; default: ini 'vps_prepare', else no",
+    )
     parser.addini("vps", "OS matrix when --vps is not given", type="args", default=[DEFAULT_MATRIX])
+    parser.addini("vps_prepare", "what --vps-prepare builds when it is not given: no, images or dind", default="no")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "docker: needs a Docker engine (skips with the reason when none answers)")
     config.addinivalue_line(
         "markers",
         "vps(os=[...], init='systemd'|'sshd', docker='none'|'dind'|'socket'): narrow a test's OS matrix "
@@ -73,8 +66,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--vps: no OS spec given; name one, e.g. --vps=debian:12")
     workerinput = getattr(config, "workerinput", None)
     session = workerinput["vps_harness_session"] if workerinput else new_session_id()
+    prepare = config.getoption("vps_prepare") or str(config.getini("vps_prepare")).strip() or "no"
+    if prepare not in PREPARE_CHOICES:
+        raise pytest.UsageError(f"vps_prepare = {prepare!r}: use one of {', '.join(PREPARE_CHOICES)}")
+    prepare = cast(Prepare, prepare)
     config.stash[SETTINGS] = RunSettings(
-        matrix, bool(config.getoption("vps_keep_failed")), session, config.getoption("vps_docker")
+        matrix, bool(config.getoption("vps_keep_failed")), session, config.getoption("vps_docker"), prepare
     )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "vps-harness-xdist")
@@ -124,7 +121,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if getattr(report, "failed", False):
         item.stash[FAILED] = True
         fleet = item.stash.get(FLEET, None)
-        for vps in getattr(fleet, "vpses", []):
+        for vps in fleet.vpses if fleet is not None else []:
             try:
                 text = vps.report()
             except Exception as e:  # noqa: BLE001 - a broken VPS must not hide the test's own failure
@@ -135,7 +132,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Remove whatever this process made and a teardown missed (Ctrl-C, errors)."""
-    from harness.fixtures import ENGINE_USED, sweep_own
-
     if session.config.stash.get(ENGINE_USED, False):
         sweep_own(session.config.stash[SETTINGS].session, os.getpid())

@@ -12,13 +12,17 @@ import contextlib
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
 
 from harness import labels
+from harness.engine import docker_client
+from harness.errors import EngineUnavailable
 
 KEPT_PREFIX = "kept-"
 
@@ -65,6 +69,45 @@ class Swept:
         return len(self.containers) + len(self.networks) + len(self.volumes)
 
 
+Chooser = Callable[[dict[str, str], str], bool]
+
+
+def remove_labelled(
+    client: docker.DockerClient, selector: dict[str, Any], chosen: Chooser = lambda found, name: True
+) -> Swept:
+    """Remove, by id, the containers, then networks, then volumes that ``selector`` finds and ``chosen`` picks.
+
+    The one place that removes by label: the reaper, ``Vps.remove`` (what a
+    VPS owns), ``vps-harness down`` and ``gc`` all come here. ``selector``
+    must name a vps-harness label; ``chosen(labels, name)`` decides per
+    resource. Something removed meanwhile by another process is skipped.
+    """
+    if not any(str(value).startswith(labels.PREFIX) for value in _values(selector.get("label"))):
+        raise ValueError(f"refusing to remove by {selector!r}: it selects no vps-harness label")
+    swept = Swept()
+    for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
+        if chosen(container.labels, container.name):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+                swept.containers.append(container.id)
+            forget_secrets(container.labels)
+    for network in client.networks.list(filters=selector):
+        if chosen(network.attrs.get("Labels") or {}, network.name):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
+                swept.networks.append(network.id)
+    for volume in client.volumes.list(filters=selector):
+        if chosen(volume.attrs.get("Labels") or {}, volume.name):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove(force=True)
+                swept.volumes.append(volume.id)
+    return swept
+
+
+def _values(value: object) -> list[object]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def sweep(
     client: docker.DockerClient,
     *,
@@ -80,7 +123,7 @@ def sweep(
     ``spare_kept`` leaves VPSes kept after a failed test.
     """
 
-    def chosen(resource_labels: dict[str, str], name: str = "") -> bool:
+    def chosen(resource_labels: dict[str, str], name: str) -> bool:
         if session is not None and resource_labels.get(labels.SESSION) != session:
             return False
         if pid is not None and resource_labels.get(labels.PID) != str(pid):
@@ -91,22 +134,16 @@ def sweep(
             return True
         return not owner_alive(resource_labels)
 
-    swept = Swept()
-    selector = {"label": labels.SESSION}
-    for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
-        if chosen(container.labels, container.name):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-                swept.containers.append(container.id)
-            forget_secrets(container.labels)
-    for network in client.networks.list(filters=selector):
-        if chosen(network.attrs.get("Labels") or {}):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.remove()
-                swept.networks.append(network.id)
-    for volume in client.volumes.list(filters=selector):
-        if chosen(volume.attrs.get("Labels") or {}):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                volume.remove(force=True)
-                swept.volumes.append(volume.id)
-    return swept
+    return remove_labelled(client, {"label": labels.SESSION}, chosen)
+
+
+def sweep_own(session: str, pid: int) -> Swept:
+    """Remove what process ``pid`` of ``session`` made and still has (its teardown was cut short)."""
+    try:
+        client = docker_client()
+    except EngineUnavailable:
+        return Swept()
+    try:
+        return sweep(client, session=session, pid=pid)
+    finally:
+        client.close()

@@ -5,15 +5,24 @@ from collections.abc import Iterator
 import pytest
 
 from harness import labels
-from harness.spec import OsSpec, parse_spec
-
-#: The OS matrix every end-to-end test covers at least.
-E2E_SPECS = ("ubuntu:16.04", "debian:12")
+from harness.spec import OsSpec
 
 
-@pytest.fixture(params=E2E_SPECS, ids=lambda v: v.replace(":", "-"))
-def spec(request: pytest.FixtureRequest) -> OsSpec:
-    return parse_spec(request.param)
+@pytest.fixture
+def spec(vps_os: OsSpec) -> OsSpec:
+    """The test's OS: each entry of the ``--vps`` matrix (the ini's ubuntu:16.04 and debian:12 by default)."""
+    return vps_os
+
+
+@pytest.fixture(autouse=True)
+def _images_first(request: pytest.FixtureRequest) -> None:
+    """Every test on real containers starts after the matrix's images are built (ini ``vps_prepare``).
+
+    Tests that shell out to the CLI or an inner pytest reach images on their
+    own; none may depend on an image another test happened to build first.
+    """
+    if request.node.get_closest_marker("docker") is not None:
+        request.getfixturevalue("vps_prepared")
 
 
 @pytest.fixture(scope="session")

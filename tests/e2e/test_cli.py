@@ -27,7 +27,7 @@ def cli(*args: str, cache: Path, check: bool = True) -> subprocess.CompletedProc
     return run
 
 
-def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_docker: docker.DockerClient) -> None:
+def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient) -> None:
     name = f"t{uuid.uuid4().hex[:8]}"
     up = cli("up", str(spec), "--name", name, cache=tmp_path)
     assert re.match(rf"VPS {name} \({spec}, init=systemd\) is up: image [\d.]+ s, ready [\d.]+ s", up.stdout)
@@ -48,30 +48,33 @@ def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_docker: docker.DockerC
         taken = cli("up", str(spec), "--name", name, cache=tmp_path, check=False)
         assert taken.returncode == 1 and f"a VPS named '{name}' exists already" in taken.stderr
         # A CLI VPS has no owner process: the reaper leaves it alone.
-        assert labels.PID not in vps_docker.containers.get(f"vps-harness-{name}").labels
+        assert labels.PID not in vps_engine.containers.get(f"vps-harness-{name}").labels
         cli("gc", cache=tmp_path)
-        assert vps_docker.containers.get(f"vps-harness-{name}").status == "running"
+        assert vps_engine.containers.get(f"vps-harness-{name}").status == "running"
     finally:
         down = cli("down", name, cache=tmp_path)
     assert down.stdout == f"removed 1 VPS: {name}\n"
-    assert not vps_docker.containers.list(all=True, filters={"name": f"vps-harness-{name}"})
-    assert not (tmp_path / "cli" / "vps" / name).exists()
+    assert not vps_engine.containers.list(all=True, filters={"name": f"vps-harness-{name}"})
+    assert not (tmp_path / "cli" / "vps" / f"vps-harness-{name}").exists(), "its staged keys are gone"
+    assert not (tmp_path / "cli" / f"known_hosts-vps-harness-{name}").exists()
     missing = cli("ssh", name, "true", cache=tmp_path, check=False)
     assert missing.returncode == 1 and f"no VPS named '{name}'" in missing.stderr
 
 
-def test_demo_shows_a_booted_server_and_removes_it(tmp_path: Path, vps_docker: docker.DockerClient) -> None:
-    demo = cli("demo", "ubuntu:16.04", cache=tmp_path).stdout
-    assert re.search(r"^os\s+Ubuntu 16\.04", demo, re.M)
+def test_demo_shows_a_booted_server_and_removes_it(
+    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
+) -> None:
+    demo = cli("demo", str(spec), cache=tmp_path).stdout
+    assert re.search(rf"^os\s+{spec.family.capitalize()} .*{re.escape(spec.version)}", demo, re.M)
     assert re.search(r"^systemd\s+running$", demo, re.M)
     assert re.search(r"^users\s+root vps$", demo, re.M)
-    assert re.search(r"^ssh\s+ssh -i \S+ -p \d+ -o UserKnownHostsFile=", demo, re.M)
+    assert re.search(r"^ssh\s+ssh -i \S+ -p \d+ .*-o UserKnownHostsFile=\S+ .*StrictHostKeyChecking=yes", demo, re.M)
     assert re.search(r"^removed\s+in [\d.]+ s$", demo, re.M)
-    assert not vps_docker.containers.list(all=True, filters={"label": f"{labels.NAME}=demo"})
+    assert not vps_engine.containers.list(all=True, filters={"label": f"{labels.NAME}=demo"})
 
 
 def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
-    spec: OsSpec, tmp_path: Path, vps_docker: docker.DockerClient
+    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
 ) -> None:
     name = f"t{uuid.uuid4().hex[:8]}"
     volume = f"vps-harness-{name}-docker"
@@ -82,9 +85,9 @@ def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
         assert row.split()[3] == "dind"
         inner = cli("ssh", name, "docker images --format '{{.Repository}}:{{.Tag}}'", cache=tmp_path).stdout
         assert spec.registry_ref in inner.split()
-        assert vps_docker.volumes.get(volume).attrs["Labels"][labels.SESSION] == "cli"
+        assert vps_engine.volumes.get(volume).attrs["Labels"][labels.SESSION] == "cli"
     finally:
         cli("down", name, cache=tmp_path)
-    assert not vps_docker.volumes.list(filters={"name": volume})
+    assert not vps_engine.volumes.list(filters={"name": volume})
     socket = cli("up", str(spec), "--docker", "socket", cache=tmp_path, check=False)
     assert socket.returncode == 2 and "invalid choice: 'socket' (choose from 'none', 'dind')" in socket.stderr

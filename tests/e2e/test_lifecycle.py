@@ -133,7 +133,7 @@ def owned_by(client: docker.DockerClient, pid: int) -> list[str]:
 
 
 def test_parallel_run_reports_failures_and_leaves_nothing(
-    tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
 ) -> None:
     ids = tmp_path / "ids"
     run = run_inner(tmp_path, SUITE, "-n", "2", timeout=300, IDS=str(ids))
@@ -141,7 +141,7 @@ def test_parallel_run_reports_failures_and_leaves_nothing(
     assert "2 passed" in run.stdout and "1 failed" in run.stdout
     recorded = ids.read_text().split()
     assert len(recorded) == 5
-    assert [rid for rid in recorded if exists(vps_docker, rid)] == []
+    assert [rid for rid in recorded if exists(vps_engine, rid)] == []
     report = run.stdout[run.stdout.index("test_fails") :]
     assert "vps vps1" in report, "the failed test's report has a section per VPS"
     assert "exit 7" in report and "! trouble" in report, "the transcript shows the command, status and stderr"
@@ -149,34 +149,34 @@ def test_parallel_run_reports_failures_and_leaves_nothing(
     assert "--- docker logs ---" in report and "Welcome to" in report
 
 
-def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None) -> None:
+def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None) -> None:
     process, held = start_holding(tmp_path)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=120)[0]
     assert process.returncode == 2, output  # interrupted
     assert "KeyboardInterrupt" in output
-    assert [rid for rid in held if exists(vps_docker, rid)] == []
-    assert owned_by(vps_docker, process.pid) == []
+    assert [rid for rid in held if exists(vps_engine, rid)] == []
+    assert owned_by(vps_engine, process.pid) == []
 
 
 def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
-    tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
 ) -> None:
     (tmp_path / "first").mkdir()
     first, held = start_holding(tmp_path / "first")
     first.kill()
     first.communicate(timeout=30)
-    assert all(exists(vps_docker, rid) for rid in held), "pytest runs no teardown on SIGKILL"
-    assert owned_by(vps_docker, first.pid) == [held[0]]
-    staged = Path(vps_docker.containers.get(held[0]).labels[labels.SECRETS])
+    assert all(exists(vps_engine, rid) for rid in held), "pytest runs no teardown on SIGKILL"
+    assert owned_by(vps_engine, first.pid) == [held[0]]
+    staged = Path(vps_engine.containers.get(held[0]).labels[labels.SECRETS])
     assert staged.parent.name.startswith("vps-harness-keys-") and staged.exists()
 
     # The next session's first use of the engine sweeps what dead owners left.
     (tmp_path / "next").mkdir()
-    after = run_inner(tmp_path / "next", "def test_engine(vps_docker):\n    assert vps_docker.ping()\n")
+    after = run_inner(tmp_path / "next", "def test_engine(vps_engine):\n    assert vps_engine.ping()\n")
     assert after.returncode == 0, after.stdout + after.stderr
     assert re.search(r"removed \d+ leftover resources of runs that were killed", after.stdout + after.stderr)
-    assert [rid for rid in held if exists(vps_docker, rid)] == []
+    assert [rid for rid in held if exists(vps_engine, rid)] == []
     assert not staged.parent.exists(), "the dead run's session key directory went with its VPS"
 
     # And `vps-harness gc`, without a pytest run.
@@ -184,15 +184,15 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
     second, held = start_holding(tmp_path / "second")
     second.kill()
     second.communicate(timeout=30)
-    assert all(exists(vps_docker, rid) for rid in held)
+    assert all(exists(vps_engine, rid) for rid in held)
     swept = gc()
     assert swept.returncode == 0, swept.stderr
     assert re.match(r"removed [1-9]\d* container\(s\), [1-9]\d* network\(s\)", swept.stdout), swept.stdout
-    assert [rid for rid in held if exists(vps_docker, rid)] == []
+    assert [rid for rid in held if exists(vps_engine, rid)] == []
 
 
 def test_keep_failed_keeps_the_vps_reachable_until_gc(
-    tmp_path: Path, vps_docker: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
 ) -> None:
     failing = "def test_fails(vps):\n    vps.run('touch /tmp/evidence')\n    assert False\n"
     run = run_inner(tmp_path, failing, "--vps-keep-failed")
@@ -201,7 +201,7 @@ def test_keep_failed_keeps_the_vps_reachable_until_gc(
     assert line, run.stdout + run.stderr
     ssh = shlex.split(line.group(1))
     port = ssh[ssh.index("-p") + 1]
-    kept = vps_docker.containers.list(filters={"label": labels.SESSION, "name": "kept-"})
+    kept = vps_engine.containers.list(filters={"label": labels.SESSION, "name": "kept-"})
     kept_ids = [c.id for c in kept if c.ports.get("22/tcp", [{}])[0].get("HostPort") == port]
     assert len(kept_ids) == 1
     try:
@@ -210,8 +210,8 @@ def test_keep_failed_keeps_the_vps_reachable_until_gc(
         assert probe.stdout.strip() == "/tmp/evidence"
         swept = gc()
         assert swept.returncode == 0, swept.stderr
-        assert [rid for rid in kept_ids if exists(vps_docker, rid)] == []
+        assert [rid for rid in kept_ids if exists(vps_engine, rid)] == []
     finally:
         for rid in kept_ids:
-            if exists(vps_docker, rid):
-                vps_docker.containers.get(rid).remove(force=True, v=True)
+            if exists(vps_engine, rid):
+                vps_engine.containers.get(rid).remove(force=True, v=True)

@@ -15,7 +15,6 @@ import requests
 
 from harness import labels
 from harness.errors import VpsNotReady
-from harness.fixtures import SessionKeys
 from harness.images import Images
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -81,7 +80,7 @@ def test_dind_vps_starts_with_its_base_loaded_in_place(
 
 
 def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(
-    vps_factory: Callable[..., Vps], vps_docker: docker.DockerClient
+    vps_factory: Callable[..., Vps], vps_engine: docker.DockerClient
 ) -> None:
     vps = vps_factory(docker="dind")
     (volume,) = vps.volumes
@@ -90,7 +89,7 @@ def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(
     assert "docker.service" in vps.run("systemctl list-units --state=running --no-legend docker.service").stdout
     vps.remove()
     with pytest.raises(docker.errors.NotFound):
-        vps_docker.volumes.get(volume.name)
+        vps_engine.volumes.get(volume.name)
 
 
 def test_an_inner_engine_that_fails_or_dies_is_in_the_error_and_the_report(
@@ -109,21 +108,21 @@ def test_an_inner_engine_that_fails_or_dies_is_in_the_error_and_the_report(
 
 
 def test_socket_mode_siblings_are_labelled_and_removed_with_the_vps(
-    vps_factory: Callable[..., Vps], vps_docker: docker.DockerClient, vps_images: Images, vps_os: OsSpec
+    vps_factory: Callable[..., Vps], vps_engine: docker.DockerClient, vps_images: Images, vps_os: OsSpec
 ) -> None:
     vps = vps_factory(docker="socket")
     base = vps_images.base(vps_os).tags[0]
     name = f"sibling-{uuid.uuid4().hex[:8]}"
     assert vps.run("ls -l /var/run/docker.sock").stdout.startswith("s")
     cid = vps.run(f"docker run -d --name {name} {base} sleep 300").stdout.strip()
-    sibling = vps_docker.containers.get(name)
+    sibling = vps_engine.containers.get(name)
     assert sibling.id == cid and sibling.status == "running"
     assert sibling.labels[labels.PARENT] == vps.container.name
     assert sibling.labels[labels.SESSION] == vps.container.labels[labels.SESSION]
     assert name in vps.run("docker ps --format '{{.Names}}'").stdout
     vps.remove()
     with pytest.raises(docker.errors.NotFound):
-        vps_docker.containers.get(cid)
+        vps_engine.containers.get(cid)
 
 
 def test_two_vpses_reach_each_other_by_alias_on_a_private_network(
@@ -155,7 +154,6 @@ def test_ssh_from_one_vps_to_another_with_distributed_keys(
 def test_unpublished_vps_is_reached_through_a_jump(
     vps_factory: Callable[..., Vps],
     vps_network: Callable[..., docker.models.networks.Network],
-    vps_keys: SessionKeys,
 ) -> None:
     net = vps_network()
     bastion = vps_factory(name="bastion", networks=[net])
@@ -168,7 +166,7 @@ def test_unpublished_vps_is_reached_through_a_jump(
     assert client_ip == bastion.ip_on(net), "the connection comes from the bastion"
     inner.put_text("through the bastion\n", "/tmp/jumped")
     assert inner.read_text("/tmp/jumped") == "through the bastion\n"
-    openssh = [*shlex.split(inner.ssh_command(vps_keys.key_file)), "-o", "BatchMode=yes", "hostname"]
+    openssh = [*shlex.split(inner.ssh_command()), "-o", "BatchMode=yes", "hostname"]
     answer = subprocess.run(openssh, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert answer.stdout == "inner\n", f"the printed ssh line goes through the bastion: {answer.stderr}"
 

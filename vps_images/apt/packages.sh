@@ -24,10 +24,12 @@ fi
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
 
+# rsync and python3-apt are on every cloud image of these releases: outside
+# tools (rsync, Ansible's apt module) expect them on a server.
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     openssh-server sudo systemd systemd-sysv dbus \
-    curl ca-certificates iproute2 iputils-ping procps less python3 \
+    curl ca-certificates iproute2 iputils-ping procps less python3 python3-apt rsync \
     docker.io iptables
 apt-get clean
 rm -f /usr/sbin/policy-rc.d

@@ -1,0 +1,226 @@
+"""Launching a VPS container: its run options, staged keys, Docker mode and
+privileges. Everything made here is labelled, and removed again when the
+container cannot start.
+
+>>> run_options("sshd")["command"]
+['/usr/local/sbin/vps-sshd']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+from docker.models.volumes import Volume
+
+from harness import labels, privilege
+from harness.errors import HarnessError
+from harness.images import VpsImage
+from harness.ssh import KeyPair
+from harness.tunnel import LabellingSocket
+
+Init = Literal["systemd", "sshd"]
+#: Docker for the VPS: none, its own engine under systemd, or the host's socket.
+DockerMode = Literal["none", "dind", "socket"]
+DOCKER_MODES = ("none", "dind", "socket")
+
+#: PID 1 of each init mode; the image's own CMD is systemd.
+INIT_COMMANDS: dict[str, list[str]] = {
+    "systemd": ["/sbin/init"],
+    "sshd": ["/usr/local/sbin/vps-sshd"],
+}
+#: Label holding the host's public key, so any client can pin it.
+HOST_KEY_LABEL = f"{labels.PREFIX}.host-key"
+#: Where a VPS sees the keys the harness staged for it (read-only);
+#: ``vps-sshd-keys`` installs them, owned by root, before sshd starts.
+SECRETS_MOUNT = "/run/vps-harness"
+
+
+def run_options(init: Init) -> dict[str, Any]:
+    """docker-py ``containers.create`` options for a VPS with ``init`` as PID 1.
+
+    systemd needs the capabilities of a real machine (every one but
+    CAP_SYS_RESOURCE, which hosts like ours withhold, so ``--privileged``
+    fails), no seccomp filter, its cgroup tree writable, and /run on tmpfs.
+    It also gets a terminal as its console, which systemd (and journald,
+    configured by the image) writes to: ``docker logs`` becomes the serial
+    console of a real server.
+    """
+    if init not in INIT_COMMANDS:
+        raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
+    options: dict[str, Any] = {
+        "command": INIT_COMMANDS[init],
+        "tmpfs": {"/run": "rw,nosuid,nodev,mode=755", "/run/lock": "rw,nosuid,nodev,noexec"},
+    }
+    if init == "systemd":
+        options.update(
+            cap_add=["ALL"],
+            cap_drop=["SYS_RESOURCE"],
+            security_opt=["seccomp=unconfined"],
+            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            tty=True,
+            environment={"TERM": "dumb"},
+        )
+    return options
+
+
+def stage_secrets(directory: Path, host_key: KeyPair, client_key: KeyPair, units: tuple[str, ...] = ()) -> None:
+    """Write a VPS's host key and who may log in, for a read-only bind mount.
+
+    A bind mount costs nothing at start, where copying into a created
+    container (``put_archive``) costs ~65 ms. The directory must outlive the
+    container's restarts, so it goes when the VPS is removed.
+    """
+    directory.mkdir(mode=0o700, parents=True)
+    files = {
+        "ssh_host_ed25519_key": (host_key.private, 0o600),
+        "ssh_host_ed25519_key.pub": (host_key.public + "\n", 0o644),
+        "authorized_keys": (client_key.public + "\n", 0o644),
+        # Enabled at every boot by the image's generator (docker.service for DinD).
+        "units": ("".join(f"{unit}\n" for unit in units), 0o644),
+    }
+    for name, (text, mode) in files.items():
+        path = directory / name
+        path.touch(mode=mode)
+        path.write_text(text)
+
+
+def host_socket() -> str:
+    """The host path of the engine's Unix socket, for ``docker="socket"``."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not where.startswith("unix://"):
+        raise HarnessError(
+            f"docker='socket' mounts the engine's Unix socket, and DOCKER_HOST={where} is not one; "
+            "use a local engine (unix://…) or docker='dind'"
+        )
+    return where.removeprefix("unix://")
+
+
+@dataclass
+class Launched:
+    """A started VPS container and what it owns besides it."""
+
+    container: Container
+    host_key: KeyPair
+    secrets: Path
+    volumes: list[Volume] = field(default_factory=list)
+    engine_socket: LabellingSocket | None = None
+
+
+def launch(
+    client: docker.DockerClient,
+    image: VpsImage,
+    *,
+    name: str,
+    container_name: str,
+    owner_labels: dict[str, str],
+    client_key: KeyPair,
+    secrets: Path,
+    init: Init = "systemd",
+    docker_mode: DockerMode = "none",
+    networks: tuple[Network, ...] = (),
+    aliases: tuple[str, ...] = (),
+    publish_ssh: bool = True,
+    progress: Callable[[str], None] = lambda message: None,
+) -> Launched:
+    """Create and start a VPS container; on any failure remove what was made.
+
+    ``secrets``: a directory, made here, for the keys staged for this VPS.
+    ``docker_mode="dind"`` needs systemd: the VPS runs docker.service with
+    /var/lib/docker on a volume of its own (never the container's
+    overlay, where dockerd falls back to the slow vfs driver).
+    """
+    if docker_mode not in DOCKER_MODES:
+        raise ValueError(f"docker={docker_mode!r} is not one of {', '.join(DOCKER_MODES)}")
+    if docker_mode == "dind" and init != "systemd":
+        raise ValueError(f"docker='dind' runs docker.service under systemd; init={init!r} has none")
+    host_key = KeyPair.generate(f"root@{name}")
+    stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
+    options = run_options(init)
+    options["volumes"] = {**options.get("volumes", {}), str(secrets): {"bind": SECRETS_MOUNT, "mode": "ro"}}
+    vps_labels = {
+        **owner_labels,
+        labels.SPEC: str(image.spec),
+        labels.NAME: name,
+        labels.INIT: init,
+        labels.DOCKER: docker_mode,
+        labels.SECRETS: str(secrets),
+        HOST_KEY_LABEL: host_key.public,
+    }
+    volumes: list[Volume] = []
+    engine_socket: LabellingSocket | None = None
+    try:
+        if docker_mode == "dind":
+            volume_labels = {**owner_labels, labels.PARENT: container_name}
+            volumes.append(client.volumes.create(f"{container_name}-docker", labels=volume_labels))
+            options["volumes"][volumes[0].name] = {"bind": "/var/lib/docker", "mode": "rw"}
+        if docker_mode == "socket":
+            engine_socket = LabellingSocket(
+                secrets / "docker.sock", host_socket(), {**owner_labels, labels.PARENT: container_name}
+            )
+            options["volumes"][str(engine_socket.path)] = {"bind": "/run/docker.sock", "mode": "rw"}
+        create: dict[str, Any] = {
+            "name": container_name,
+            "hostname": name,
+            "labels": vps_labels,
+            "ports": {"22/tcp": ("127.0.0.1", None)} if publish_ssh else {},
+            "detach": True,
+            **options,
+        }
+        container = _create_and_start(
+            client, image.tag, create, networks, [name, *aliases], privileged=docker_mode == "dind", progress=progress
+        )
+    except BaseException:
+        for volume in volumes:
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
+        if engine_socket is not None:
+            engine_socket.close()
+        shutil.rmtree(secrets, ignore_errors=True)
+        raise
+    return Launched(container, host_key, secrets, volumes, engine_socket)
+
+
+def _create_and_start(
+    client: docker.DockerClient,
+    tag: str,
+    create: dict[str, Any],
+    more_networks: tuple[Network, ...],
+    aliases: list[str],
+    *,
+    privileged: bool,
+    progress: Callable[[str], None],
+) -> Container:
+    """Create and start a container, removed again if it cannot start.
+
+    With ``privileged`` (DinD), ask for ``--privileged`` first and, once the
+    engine refuses it, for the fallback set (remembered per engine).
+    """
+    while True:
+        if privileged:
+            for option in ("cap_add", "cap_drop", "security_opt", "privileged"):
+                create.pop(option, None)
+            create.update(privilege.options(client))
+        container = client.containers.create(tag, **create)
+        try:
+            for network in more_networks:
+                network.connect(container, aliases=aliases)
+            container.start()
+        except BaseException as e:
+            container.remove(force=True, v=True)
+            if privileged and create.get("privileged") and privilege.is_refusal(e):
+                privilege.record(client, False, progress)
+                continue
+            raise
+        if privileged:
+            privilege.record(client, bool(create.get("privileged")), progress)
+        return container

@@ -1,0 +1,80 @@
+"""When a VPS is ready: sshd answers with its banner, a login succeeds and,
+under systemd, the boot has finished (and a DinD VPS's own engine answers).
+
+Every check is a predicate given to :func:`harness.waiting.wait_for`, which
+fails at once when the container has exited, with its last console lines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.errors import VpsNotReady
+from harness.waiting import wait_for
+
+if TYPE_CHECKING:
+    from harness.vps import Vps
+
+READY_TIMEOUT = 90.0
+#: Seconds between probes of a starting VPS: a loopback connect costs ~0.1 ms.
+PROBE_INTERVAL = 0.02
+#: Waits on the VPS for systemd to leave "initializing"/"starting", then
+#: prints its state. (`is-system-running --wait` needs systemd 240.)
+AWAIT_BOOT = (
+    "while s=$(systemctl is-system-running 2>/dev/null); "
+    'case "$s" in initializing|starting) true;; *) false;; esac; do sleep 0.02; done; echo "$s"'
+)
+#: Waits on a DinD VPS (up to 60 s) until its own engine answers; gives up
+#: at once when systemd has given up restarting it.
+AWAIT_DOCKER = (
+    "i=0; until docker info >/dev/null 2>&1; do "
+    "systemctl is-failed -q docker.service && exit 1; "
+    "i=$((i+1)); [ $i -le 1200 ] || exit 1; sleep 0.05; done"
+)
+DIND_UNITS = ("docker.service", "containerd.service")
+
+
+def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until SSH logs in and, under systemd, the boot has finished.
+
+    Until the boot lets users in (``/run/nologin`` is gone), logins fail
+    as on a real server; they are retried like a closed port. The boot
+    is then awaited on the VPS itself, in one command.
+    """
+    vps.close()
+    vps.container.reload()
+    probe = {
+        "timeout": timeout,
+        "what": f"SSH on VPS {vps.name}",
+        "still_alive": lambda: exited(vps),
+        "max_delay": PROBE_INTERVAL,
+    }
+    wait_for(vps.session().banner, **probe)  # type: ignore[arg-type]
+    wait_for(lambda: vps.session().connect(timeout=5), **probe)  # type: ignore[arg-type]
+    if vps.init != "systemd":
+        return
+    state = wait_for(
+        lambda: _booted(vps.session().run(AWAIT_BOOT, timeout=timeout).stdout.strip()),
+        timeout=timeout,
+        what=f"systemd boot of VPS {vps.name}",
+        still_alive=lambda: exited(vps),
+    )
+    if state == "degraded":
+        vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
+    if vps.docker_mode == "dind" and vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status != 0:
+        raise VpsNotReady(
+            f"the Docker engine inside VPS {vps.name} never answered `docker info`; "
+            f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
+        )
+
+
+def _booted(state: str) -> str | None:
+    return state if state in ("running", "degraded") else None
+
+
+def exited(vps: Vps) -> str | None:
+    """Why waiting on ``vps`` is pointless (its container is not running), or None."""
+    vps.container.reload()
+    if vps.container.status in ("created", "running"):
+        return None
+    return f"its container is {vps.container.status}; last lines of docker logs:\n{vps.logs(tail=40)}"
