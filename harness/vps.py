@@ -468,7 +468,8 @@ class Vps:
             with self._remote_file(remote_path, "chmod"):
                 self.session("root").sftp().chmod(remote_path, mode)
         if owner is not None:
-            self.run(f"chown {shlex.quote(owner)} {shlex.quote(remote_path)}", sudo=True)
+            absolute = self.session("root").sftp().normalize(remote_path)  # root's home, as SFTP resolved it
+            self.run(f"chown {shlex.quote(owner)} {shlex.quote(absolute)}", sudo=True)
 
     # -- Docker inside ------------------------------------------------------
 

@@ -215,3 +215,44 @@ def test_keep_failed_keeps_the_vps_reachable_until_gc(
         for rid in kept_ids:
             if exists(vps_engine, rid):
                 vps_engine.containers.get(rid).remove(force=True, v=True)
+
+
+JUMPED_FAILS = """
+def test_fails(vps_factory, vps_network):
+    net = vps_network()
+    bastion = vps_factory(name="bastion", networks=[net])
+    inner = bastion.jump_to(vps_factory(name="inner", networks=[net], publish_ssh=False))
+    inner.run("touch /tmp/evidence")
+    assert False
+"""
+
+
+def test_keep_failed_prints_a_working_line_for_a_jumped_vps(
+    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
+) -> None:
+    run = run_inner(tmp_path, JUMPED_FAILS, "--vps-keep-failed")
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    assert "vps inner" in output and "reach it: ssh " in output, "the report of the jumped VPS is there"
+    line = re.search(r"kept VPS inner of test_inner.py::test_fails\[debian-12\]: (ssh .*)", output)
+    assert line, output
+    ssh = shlex.split(line.group(1))
+    session = re.search(r"known_hosts-kept-vps-inner-([0-9a-f]{12})-", line.group(1))
+    assert session, line.group(1)
+    mine = {"label": f"{labels.SESSION}={session.group(1)}"}
+    kept = [c.id for c in vps_engine.containers.list(filters=mine)]
+    assert len(kept) == 2, "the bastion is kept with it: the line goes through it"
+    try:
+        assert any(part.startswith("ProxyCommand=ssh ") for part in ssh), "through the bastion"
+        probe = subprocess.run(
+            [*ssh, "-o", "BatchMode=yes", "ls /tmp/evidence"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        assert (probe.returncode, probe.stdout) == (0, "/tmp/evidence\n"), probe.stderr
+        swept = gc()
+        assert swept.returncode == 0, swept.stderr
+        assert [rid for rid in kept if exists(vps_engine, rid)] == []
+        assert not vps_engine.networks.list(filters=mine), "the kept network went too"
+    finally:
+        for rid in kept:
+            if exists(vps_engine, rid):
+                vps_engine.containers.get(rid).remove(force=True, v=True)

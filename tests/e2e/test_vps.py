@@ -117,3 +117,26 @@ def test_factory_starts_several_on_a_private_network(vps_factory, vps_network) -
     b = vps_factory(name="beta", networks=[net], aliases=["db.internal"])
     assert a.run("getent hosts db.internal").stdout.split()[0] == b.ip
     assert b.run("getent hosts alpha").stdout.split()[0] == a.ip
+
+
+def test_put_makes_missing_parents_and_sets_owner_and_mode(vps: Vps, tmp_path: Path) -> None:
+    local = tmp_path / "app.conf"
+    local.write_text("port = 8080\n")
+    vps.put(local, "/srv/new/deeper/app.conf", mode=0o640, owner="vps:vps")
+    vps.put_text("FROM scratch\n", "/srv/app/Dockerfile")
+    assert vps.run("stat -c '%U:%G %a' /srv/new/deeper/app.conf").stdout == "vps:vps 640\n"
+    assert vps.run("stat -c '%U %a' /srv/new /srv/new/deeper").stdout == "root 755\nroot 755\n"
+    assert vps.run("cd /srv/app && cat Dockerfile").stdout == "FROM scratch\n"
+    vps.put_text("x\n", "relative/file.txt", owner="nobody")
+    assert vps.run("stat -c %U /root/relative/file.txt", sudo=True).stdout == "nobody\n", "relative to root's home"
+
+
+def test_a_file_error_names_the_remote_path_and_keeps_its_type(vps: Vps, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as caught:
+        vps.read_text("/no/such/file")
+    assert "/no/such/file" in str(caught.value) and vps.name in str(caught.value)
+    with pytest.raises(FileNotFoundError, match="/etc/missing.conf"):
+        vps.get("/etc/missing.conf", tmp_path / "x")
+    vps.put_text("a file, not a directory\n", "/srv/plain")
+    with pytest.raises(OSError, match="/srv/plain/child"):
+        vps.put_text("x", "/srv/plain/child")
