@@ -42,7 +42,7 @@ def serve(listener: socket.socket, closed: threading.Event, handle: Callable[[so
     while not closed.is_set():
         try:
             client, _ = listener.accept()
-        except TimeoutError:
+        except socket.timeout:  # an idle listener; before Python 3.10 not a TimeoutError, but an OSError
             continue
         except OSError:
             return
