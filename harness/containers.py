@@ -1,0 +1,86 @@
+"""A VPS for suites written with testcontainers rather than pytest fixtures.
+
+``VpsContainer`` is a testcontainers ``DockerContainer``: it starts and stops
+the same way (``with``, ``start()``/``stop()``), and its accessors work
+(``get_exposed_port(22)``, ``get_container_host_ip()``, ``get_logs()``,
+``exec()``, ``get_wrapped_container()``). ``with`` gives the VPS itself, the
+same :class:`~harness.vps.Vps` the ``vps`` fixture gives. It is made by the
+harness (image built on first use, host key pinned, labelled with this
+process), so the harness's reaper removes it if the process dies: no Ryuk
+container is started, which also keeps it working where no registry answers.
+
+>>> from harness.containers import VpsContainer
+>>> with VpsContainer("ubuntu:16.04") as vps:  # doctest: +SKIP
+...     vps.run("systemctl is-system-running").stdout
+'running\\n'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from testcontainers.core.container import DockerContainer
+
+from harness import labels
+from harness.engine import docker_client
+from harness.fleet import Fleet
+from harness.identity import Identity
+from harness.images import Images
+from harness.launch import DockerMode, Init
+from harness.spec import OsSpec, parse_spec
+from harness.vps import Vps
+
+
+class VpsContainer(DockerContainer):
+    """A mock VPS of ``spec`` with testcontainers' container lifecycle and accessors.
+
+    ``name``, ``init`` and ``docker`` mean what they mean to ``vps_factory``.
+    """
+
+    def __init__(
+        self,
+        spec: str | OsSpec = "debian:12",
+        *,
+        name: str = "vps1",
+        init: Init = "systemd",
+        docker: DockerMode = "none",
+        **kwargs: Any,
+    ) -> None:
+        self.spec = parse_spec(spec) if isinstance(spec, str) else spec
+        # The image is resolved (built on first use) at start; its tag is known then.
+        super().__init__(f"vps-harness/vps:{self.spec.id}", **kwargs)
+        self.vps_name, self.init, self.docker_mode = name, init, docker
+        self._fleet: Fleet | None = None
+        self._identity: Identity | None = None
+        self.vps: Vps | None = None
+
+    def start(self) -> VpsContainer:
+        """Build the image if needed, start the VPS and wait until it is ready (no Ryuk)."""
+        client = docker_client()
+        self._identity = Identity.fresh()
+        self._fleet = Fleet(client, Images(client), session=labels.new_session_id(), identity=self._identity)
+        try:
+            self.vps = self._fleet.vps(self.spec, name=self.vps_name, init=self.init, docker_mode=self.docker_mode)
+        except BaseException:
+            self.stop()
+            raise
+        self._container = self.vps.container
+        self.image = str(self.vps.container.attrs["Config"]["Image"])
+        return self
+
+    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        """Remove the VPS and everything it owns, by id; safe to call twice."""
+        if self._fleet is not None:
+            self._fleet.close()
+            self._fleet.client.close()
+            self._fleet = None
+        if self._identity is not None:
+            self._identity.remove()
+            self._identity = None
+        self._container = None
+        self.vps = None
+
+    def __enter__(self) -> Vps:  # type: ignore[override]
+        self.start()
+        assert self.vps is not None
+        return self.vps
