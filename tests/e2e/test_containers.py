@@ -15,7 +15,6 @@ pytestmark = pytest.mark.docker
 
 
 def test_with_gives_the_vps_api_and_removes_everything(spec: OsSpec, vps_engine: docker.DockerClient) -> None:
-    before = {c.id for c in vps_engine.containers.list(all=True)}
     adapter = VpsContainer(str(spec), name="tc1")
     with adapter as vps:
         assert vps.run("hostname").stdout == "tc1\n"
@@ -38,7 +37,6 @@ def test_with_gives_the_vps_api_and_removes_everything(spec: OsSpec, vps_engine:
 
 
 def test_a_failed_start_leaves_nothing(vps_engine: docker.DockerClient) -> None:
-    before = {c.id for c in vps_engine.containers.list(all=True)}
     with (
         pytest.raises(ValueError, match="docker='dind' runs docker.service under systemd"),
         VpsContainer("debian:12", init="sshd", docker="dind"),

@@ -1,0 +1,76 @@
+"""Every example in the README runs as written.
+
+Code blocks whose first line is ``# file: NAME`` are written to a folder
+under that name (the bootstrap script, the playbook, the test modules); the
+test modules then run in one pytest run on the test's OS, and every other
+Python block runs as a script in that folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.spec import OsSpec
+
+pytestmark = pytest.mark.docker
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
+FILE = re.compile(r"^#!.*\n# file: (\S+)\n|^# file: (\S+)\n")
+
+
+def blocks() -> list[tuple[str, str, str]]:
+    """(language, file name or "", code) of every fenced block of the README."""
+    found = []
+    for language, code in BLOCK.findall(README.read_text()):
+        named = FILE.match(code)
+        found.append((language, (named.group(1) or named.group(2)) if named else "", code))
+    return found
+
+
+def user_env() -> dict[str, str]:
+    """A user's shell with the project's virtualenv active (ansible-playbook, vps-harness on PATH)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    return env
+
+
+def test_the_readme_has_examples_to_run() -> None:
+    found = blocks()
+    assert {name for _, name, _ in found} >= {"bootstrap.sh", "test_bootstrap.py", "site.yml", "test_role.py"}
+    assert any(language == "python" and not name for language, name, _ in found)
+
+
+def test_every_readme_example_runs_as_written(spec: OsSpec, tmp_path: Path) -> None:
+    scripts = []
+    for language, name, code in blocks():
+        if name:
+            path = tmp_path / name
+            path.write_text(code)
+            if code.startswith("#!"):
+                path.chmod(0o755)
+        elif language == "python":
+            scripts.append(code)
+    tests = sorted(path.name for path in tmp_path.glob("test_*.py"))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--vps={spec}", *tests],
+        cwd=tmp_path,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    collected = sum(len(re.findall(r"^def test_", (tmp_path / test).read_text(), re.M)) for test in tests)
+    assert re.search(rf"\b{collected} passed\b", run.stdout), run.stdout[-2000:]
+    for code in scripts:
+        script = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=user_env(), capture_output=True, text=True, timeout=600
+        )
+        assert script.returncode == 0, f"{code}\n{script.stdout}\n{script.stderr}"
