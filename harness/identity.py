@@ -81,6 +81,15 @@ class Identity:
         """Delete the known_hosts file of a VPS that is gone."""
         (self.directory / f"known_hosts-{alias}").unlink(missing_ok=True)
 
+    def forget_all_but(self, alive: set[str]) -> None:
+        """Delete the staged keys and known_hosts files of every VPS whose alias is not in ``alive``."""
+        for folder in (self.directory / "vps").glob("*"):
+            if folder.name not in alive:
+                shutil.rmtree(folder, ignore_errors=True)
+        for known in self.directory.glob("known_hosts-*"):
+            if known.name.removeprefix("known_hosts-") not in alive:
+                known.unlink(missing_ok=True)
+
     def remove(self) -> None:
         """Delete the directory, unless a kept VPS still needs its files."""
         if not any(self.directory.glob("known_hosts-kept-*")):

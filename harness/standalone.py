@@ -120,14 +120,7 @@ class Standalone:
 
     def forget_removed(self) -> None:
         """Delete the staged keys and known_hosts of CLI VPSes that no longer exist."""
-        alive = {c.name for c in self.containers()}
-        for folder in (self.state_dir / "vps").glob("*"):
-            if folder.name not in alive:
-                shutil.rmtree(folder, ignore_errors=True)
-        for known in self.state_dir.glob("known_hosts-*"):
-            alias = known.name.removeprefix("known_hosts-")
-            if alias not in alive:
-                self.identity.forget(alias)
+        self.identity.forget_all_but({c.name for c in self.containers()})
 
     def _which(self) -> str:
         names = sorted(c.labels.get(labels.NAME, "?") for c in self.containers())
