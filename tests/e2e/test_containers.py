@@ -15,6 +15,7 @@ pytestmark = pytest.mark.docker
 
 
 def test_with_gives_the_vps_api_and_removes_everything(spec: OsSpec, vps_engine: docker.DockerClient) -> None:
+    before = {c.id for c in vps_engine.containers.list(all=True)}
     adapter = VpsContainer(str(spec), name="tc1")
     with adapter as vps:
         assert vps.run("hostname").stdout == "tc1\n"
