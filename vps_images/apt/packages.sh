@@ -7,6 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 # -updates (and, on Ubuntu, -security, which the same archive carries). Each
 # new line reuses the mirror and components of the release line already there,
 # so no mirror is named here.
+# shellcheck source=/dev/null
 . /etc/os-release
 if [ -f /etc/apt/sources.list ]; then
     pockets="updates"
