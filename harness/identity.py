@@ -13,8 +13,11 @@ PosixPath('/tmp/vps-harness-keys-k3j2/id_ed25519')
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,8 +59,12 @@ class Identity:
         return self.directory / KEY_NAME
 
     def staging(self, container_name: str) -> Path:
-        """Where the keys staged for one VPS's read-only bind mount go (made by the launcher)."""
-        return self.directory / "vps" / container_name
+        """Where the keys staged for one VPS's read-only bind mount go (made by the launcher).
+
+        A child of this directory: the reaper, finding it in a dead run's
+        container label, removes this directory with it.
+        """
+        return self.directory / container_name
 
     def known_hosts_file(self, alias: str, names: Iterable[str], host_key: str) -> Path:
         """Write (again) the known_hosts file that pins ``host_key`` under ``names``; its path.
@@ -81,14 +88,23 @@ class Identity:
         """Delete the known_hosts file of a VPS that is gone."""
         (self.directory / f"known_hosts-{alias}").unlink(missing_ok=True)
 
-    def forget_all_but(self, alive: set[str]) -> None:
-        """Delete the staged keys and known_hosts files of every VPS whose alias is not in ``alive``."""
-        for folder in (self.directory / "vps").glob("*"):
-            if folder.name not in alive:
-                shutil.rmtree(folder, ignore_errors=True)
-        for known in self.directory.glob("known_hosts-*"):
-            if known.name.removeprefix("known_hosts-") not in alive:
-                known.unlink(missing_ok=True)
+    def forget_all_but(self, alive: set[str], grace: float = 600.0) -> None:
+        """Delete the staged keys and known_hosts files of every VPS whose alias is not in ``alive``.
+
+        Files younger than ``grace`` seconds are kept: another process may be
+        starting that VPS right now (staged before its container exists).
+        """
+        young = time.time() - grace
+        for path in self.directory.iterdir():
+            alias = path.name.removeprefix("known_hosts-") if path.name.startswith("known_hosts-") else path.name
+            if alias in alive or not (path.is_dir() or path.name.startswith("known_hosts-")):
+                continue
+            if path.stat().st_mtime > young:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def remove(self) -> None:
         """Delete the directory, unless a kept VPS still needs its files."""
@@ -97,8 +113,8 @@ class Identity:
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` at once (readers never see half a file), 0600."""
-    partial = path.with_name(path.name + ".partial")
+    """Replace ``path`` at once (readers never see half a file), 0600; safe with concurrent writers."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     partial.touch(mode=0o600)
     partial.write_text(text)
     partial.replace(path)

@@ -115,6 +115,7 @@ class Standalone:
             vps_name = container.labels[labels.NAME]
             remove_labelled(self.client, {"label": [f"{labels.SESSION}={SESSION}", f"{labels.NAME}={vps_name}"]})
             remove_labelled(self.client, {"label": f"{labels.PARENT}={container.name}"})
+            self.identity.forget(container.name)
         self.forget_removed()
         return [c.labels.get(labels.NAME, c.name) for c in chosen]
 
