@@ -6,8 +6,9 @@ the same way (``with``, ``start()``/``stop()``), and its accessors work
 ``exec()``, ``get_wrapped_container()``). ``with`` gives the VPS itself, the
 same :class:`~harness.vps.Vps` the ``vps`` fixture gives. It is made by the
 harness (image built on first use, host key pinned, labelled with this
-process), so the harness's reaper removes it if the process dies: no Ryuk
-container is started, which also keeps it working where no registry answers.
+process), so if the process dies, the next session's sweep or
+``vps-harness gc`` removes it and its key directory: no Ryuk container is
+started, which also keeps it working where no registry answers.
 
 >>> from harness.containers import VpsContainer
 >>> with VpsContainer("ubuntu:16.04") as vps:  # doctest: +SKIP
@@ -16,8 +17,6 @@ container is started, which also keeps it working where no registry answers.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from testcontainers.core.container import DockerContainer
 
@@ -35,6 +34,9 @@ class VpsContainer(DockerContainer):
     """A mock VPS of ``spec`` with testcontainers' container lifecycle and accessors.
 
     ``name``, ``init`` and ``docker`` mean what they mean to ``vps_factory``.
+    testcontainers' ``with_*`` builders (ports, env, volumes, networks) do not
+    apply: a VPS is reached over SSH, and gets networks with
+    ``Fleet.network`` / ``vps_network`` as any VPS does.
     """
 
     def __init__(
@@ -44,11 +46,10 @@ class VpsContainer(DockerContainer):
         name: str = "vps1",
         init: Init = "systemd",
         docker: DockerMode = "none",
-        **kwargs: Any,
     ) -> None:
         self.spec = parse_spec(spec) if isinstance(spec, str) else spec
         # The image is resolved (built on first use) at start; its tag is known then.
-        super().__init__(f"vps-harness/vps:{self.spec.id}", **kwargs)
+        super().__init__(f"vps-harness/vps:{self.spec.id}")
         self.vps_name, self.init, self.docker_mode = name, init, docker
         self._fleet: Fleet | None = None
         self._identity: Identity | None = None
@@ -79,6 +80,7 @@ class VpsContainer(DockerContainer):
             self._identity = None
         self._container = None
         self.vps = None
+        self.get_docker_client().client.close()
 
     def __enter__(self) -> Vps:  # type: ignore[override]
         self.start()

@@ -13,7 +13,7 @@ from docker.models.networks import Network
 
 from harness.config import HarnessConfig
 from harness.engine import docker_client
-from harness.errors import EngineUnavailable, ImageUnavailable
+from harness.errors import EngineUnavailable, HarnessError, ImageUnavailable
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
@@ -111,6 +111,8 @@ def vps_prepared(request: pytest.FixtureRequest) -> None:
             fleet = Fleet(images.client, images, session=settings.session, identity=identity, progress=images.progress)
             try:
                 images.dind(spec, fleet.docker_store)
+            except HarnessError as e:  # the tests that want Docker inside fail with it; the others run
+                images.progress(f"prepare: no Docker-in-Docker image of {spec}: {str(e).splitlines()[0]}")
             finally:
                 fleet.close()
 
@@ -142,7 +144,11 @@ def _vps_fleet(
     if settings.keep_failed and request.node.stash.get(FAILED, False) and fleet.vpses:
         progress = terminal_progress(request.config)
         for vps in fleet.keep():
-            progress(f"kept VPS {vps.name} of {request.node.nodeid}: {vps.ssh_command()}")
+            try:
+                reach = vps.ssh_command()
+            except Exception as e:  # noqa: BLE001 - one VPS that can't be reached must not hide the others' lines
+                reach = f"(no ssh line: {type(e).__name__}: {e})"
+            progress(f"kept VPS {vps.name} of {request.node.nodeid}: {reach}")
     fleet.close()
 
 

@@ -23,7 +23,7 @@ from docker.models.networks import Network
 from harness import labels
 from harness.identity import Identity
 from harness.images import Images, VpsImage
-from harness.launch import DockerMode, Init
+from harness.launch import DockerMode, Init, check_modes
 from harness.reaper import KEPT_PREFIX
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -84,6 +84,7 @@ class Fleet:
         ``container_name`` is given; ``image``, when the caller resolved it
         already, saves resolving it again.
         """
+        check_modes(init, docker_mode)
         if image is None:
             image = self.images.dind(spec, self.docker_store) if docker_mode == "dind" else self.images.vps(spec)
         name = name or f"vps{len(self.vpses) + 1}"
@@ -136,8 +137,14 @@ class Fleet:
 
         Each block is named by the VPS's :attr:`Vps.ssh_alias`; call it again
         after ``jump_to`` or a restart, which may change how a VPS is reached.
+        A VPS that is powered off (``stop()``) has no block until it runs again.
         """
-        return self.identity.ssh_config_file((vps.ssh_config() for vps in self.vpses), name=self._config_name)
+        running = []
+        for vps in self.vpses:
+            vps.container.reload()
+            if vps.container.status == "running":
+                running.append(vps)
+        return self.identity.ssh_config_file((vps.ssh_config() for vps in running), name=self._config_name)
 
     def keep(self) -> list[Vps]:
         """Keep every VPS running past close (renamed ``kept-…``), for a human to inspect."""

@@ -105,6 +105,16 @@ def host_socket() -> str:
     return where.removeprefix("unix://")
 
 
+def check_modes(init: str, docker_mode: str) -> None:
+    """Refuse an init or Docker mode that cannot work, before anything is built or started."""
+    if init not in INIT_COMMANDS:
+        raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
+    if docker_mode not in DOCKER_MODES:
+        raise ValueError(f"docker={docker_mode!r} is not one of {', '.join(DOCKER_MODES)}")
+    if docker_mode == "dind" and init != "systemd":
+        raise ValueError(f"docker='dind' runs docker.service under systemd; init={init!r} has none")
+
+
 @dataclass
 class Launched:
     """A started VPS container and what it owns besides it."""
@@ -139,10 +149,7 @@ def launch(
     /var/lib/docker on a volume of its own (never the container's
     overlay, where dockerd falls back to the slow vfs driver).
     """
-    if docker_mode not in DOCKER_MODES:
-        raise ValueError(f"docker={docker_mode!r} is not one of {', '.join(DOCKER_MODES)}")
-    if docker_mode == "dind" and init != "systemd":
-        raise ValueError(f"docker='dind' runs docker.service under systemd; init={init!r} has none")
+    check_modes(init, docker_mode)
     host_key = KeyPair.generate(f"root@{name}")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
     options = run_options(init)

@@ -46,14 +46,19 @@ class Route:
     @property
     def known_hosts_name(self) -> str:
         """How known_hosts names this endpoint (``[host]:port`` unless port 22)."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return known_hosts_name(self.host, self.port)
 
     @property
     def target(self) -> str:
         return f"{self.user}@{self.host}"
 
-    def options(self) -> list[str]:
-        """OpenSSH options that reach this endpoint with the pinned key, hermetically."""
+    def options(self, nested: bool = False) -> list[str]:
+        """OpenSSH options that reach this endpoint with the pinned key, hermetically.
+
+        ``nested``: for an ssh that itself runs as a ProxyCommand. Its own
+        ProxyCommand's ``%h:%p`` must then reach it unexpanded (``%%``), or the
+        outer ssh would put the final target there and skip this hop.
+        """
         options = [
             "-i",
             str(self.key_file),
@@ -69,12 +74,13 @@ class Route:
             "StrictHostKeyChecking=yes",
         ]
         if self.bastion is not None:
-            options += ["-o", f"ProxyCommand={self.bastion.proxy_command()}"]
+            proxy = self.bastion.proxy_command()
+            options += ["-o", "ProxyCommand=" + (proxy.replace("%", "%%") if nested else proxy)]
         return options
 
     def proxy_command(self) -> str:
         """``ssh -W`` through this endpoint: the ``ProxyCommand`` of the routes behind it."""
-        return shlex.join(["ssh", "-F", "/dev/null", *self.options(), "-W", "%h:%p", self.target])
+        return shlex.join(["ssh", "-F", "/dev/null", *self.options(nested=True), "-W", "%h:%p", self.target])
 
     def ssh_command(self) -> str:
         """A pasteable OpenSSH line."""
@@ -96,6 +102,11 @@ class Route:
         if self.bastion is not None:
             lines.append(f"    ProxyCommand {self.bastion.proxy_command()}")
         return "\n".join(lines) + "\n"
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """How known_hosts and OpenSSH name an endpoint: ``host`` on port 22, else ``[host]:port``."""
+    return host if port == 22 else f"[{host}]:{port}"
 
 
 def _config_value(value: str) -> str:

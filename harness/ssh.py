@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.errors import CommandTimeout, HostKeyMismatch
 from harness.result import CommandResult
+from harness.route import known_hosts_name
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class SshSession:
 
     @property
     def _known_hosts_name(self) -> str:
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return known_hosts_name(self.host, self.port)
 
     def close(self) -> None:
         """Close the connection; safe to call any number of times."""

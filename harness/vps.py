@@ -16,14 +16,14 @@
 from __future__ import annotations
 
 import contextlib
-import errno
+import io
 import posixpath
 import shlex
 import shutil
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
@@ -38,7 +38,7 @@ from harness.images import VpsImage
 from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMode, Init, launch
 from harness.reaper import remove_labelled
 from harness.result import CommandResult
-from harness.route import Route
+from harness.route import Route, known_hosts_name
 from harness.spec import OsSpec, parse_spec
 from harness.ssh import KeyPair, SshSession, Transcript
 from harness.tunnel import LabellingSocket, PortForward
@@ -250,8 +250,7 @@ class Vps:
             host, port = "127.0.0.1", self.ssh_port
         else:  # no published port: the engine's bridge, which this host routes to
             host, port = self._bridge_ip(), 22
-        names = [host if port == 22 else f"[{host}]:{port}"]
-        known_hosts = self.identity.known_hosts_file(self.ssh_alias, names, self.host_key)
+        known_hosts = self.identity.known_hosts_file(self.ssh_alias, [known_hosts_name(host, port)], self.host_key)
         return Route(self.ssh_alias, host, port, self.user, self.identity.key_file, known_hosts, bastion)
 
     @property
@@ -403,20 +402,33 @@ class Vps:
     def put(self, local_path: str | Path, remote_path: str, mode: int | None = None, owner: str | None = None) -> None:
         """Copy a local file to the VPS (as root), making missing parent directories as ``install -D`` does.
 
-        ``mode`` sets its permission bits, ``owner`` (``user`` or ``user:group``) its owner.
+        ``mode`` sets its permission bits (before any content is written, so
+        a secret is never readable by others), ``owner`` (``user`` or
+        ``user:group``) its owner.
         """
-        with self._remote_file(remote_path, "put to"):
-            self._parents(remote_path)
-            self.session("root").sftp().put(str(local_path), remote_path)
-        self._finish(remote_path, mode, owner)
+        with open(local_path, "rb") as source:  # a missing local file fails here, naming itself
+            self._write(remote_path, source, mode, owner)
 
     def put_text(self, text: str, remote_path: str, mode: int | None = None, owner: str | None = None) -> None:
         """Write ``text`` to a file on the VPS (as root), making missing parent directories; see :meth:`put`."""
+        self._write(remote_path, io.BytesIO(text.encode()), mode, owner)
+
+    def _write(self, remote_path: str, source: BinaryIO, mode: int | None, owner: str | None) -> None:
+        sftp = self.session("root").sftp()
         with self._remote_file(remote_path, "write"):
             self._parents(remote_path)
-            with self.session("root").sftp().open(remote_path, "wb") as handle:
-                handle.write(text.encode())
-        self._finish(remote_path, mode, owner)
+            with sftp.open(remote_path, "wb") as handle:
+                handle.set_pipelined(True)  # as paramiko's own put: writes don't wait for each reply
+                if mode is not None:
+                    handle.chmod(mode & 0o777)  # no one else reads it while it is written
+                while chunk := source.read(1 << 20):
+                    handle.write(chunk)
+        if owner is not None:
+            absolute = sftp.normalize(remote_path)  # relative paths are root's home's, as SFTP resolved them
+            self.run(f"chown {shlex.quote(owner)} {shlex.quote(absolute)}", sudo=True)
+        if mode is not None:  # after chown, which clears setuid and setgid
+            with self._remote_file(remote_path, "chmod"):
+                sftp.chmod(remote_path, mode)
 
     def get(self, remote_path: str, local_path: str | Path) -> None:
         """Copy a file from the VPS to ``local_path``."""
@@ -443,9 +455,9 @@ class Vps:
         try:
             yield
         except OSError as e:
-            if e.filename == remote_path or e.errno is None:
+            if e.filename is not None:  # it names its file already (a local one, say)
                 raise
-            reason = e.strerror or str(e) or errno.errorcode.get(e.errno, "error")
+            reason = e.strerror or str(e) or "failed"
             raise OSError(e.errno, f"{action} {remote_path} on VPS {self.name}: {reason}", remote_path) from e
 
     def _parents(self, remote_path: str) -> None:
@@ -462,14 +474,6 @@ class Vps:
                 parent = posixpath.dirname(parent)
         for directory in reversed(missing):
             sftp.mkdir(directory, 0o755)
-
-    def _finish(self, remote_path: str, mode: int | None, owner: str | None) -> None:
-        if mode is not None:
-            with self._remote_file(remote_path, "chmod"):
-                self.session("root").sftp().chmod(remote_path, mode)
-        if owner is not None:
-            absolute = self.session("root").sftp().normalize(remote_path)  # root's home, as SFTP resolved it
-            self.run(f"chown {shlex.quote(owner)} {shlex.quote(absolute)}", sudo=True)
 
     # -- Docker inside ------------------------------------------------------
 

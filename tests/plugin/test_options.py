@@ -53,3 +53,26 @@ def test_bad_vps_docker_value_names_the_valid_ones(pytester: pytest.Pytester) ->
     result = pytester.runpytest("--vps-docker=podman")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--vps-docker: invalid choice: 'podman' (choose from *none*dind*socket*)"])
+
+
+def test_bad_vps_prepare_ini_value_names_the_valid_ones(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(MATRIX_TEST)
+    pytester.makeini("[pytest]\nvps_prepare = everything\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: vps_prepare = 'everything': use one of no, images, dind"])
+
+
+def test_prepare_builds_nothing_for_tests_that_start_no_vps(pytester: pytest.Pytester) -> None:
+    """With vps_prepare on, a test that asks for no VPS still needs no engine: preparing is lazy."""
+    pytester.makepyfile(MATRIX_TEST)
+    pytester.makeini("[pytest]\nvps_prepare = dind\n")
+    result = pytester.runpytest("--vps=ubuntu:16.04", "-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_docker_marker_is_not_pushed_into_users_suites(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\n\n@pytest.mark.docker\ndef test_x():\n    pass\n")
+    # In a subprocess: pytest remembers registered markers per process, and this one has ours.
+    result = pytester.runpytest_subprocess("--strict-markers", "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*'docker' not found in `markers` configuration option*"])
