@@ -32,7 +32,10 @@ def _images_build(args: argparse.Namespace) -> int:
     for spec in specs:
         for docker_mode in ("none", "dind") if args.dind else ("none",):
             started = time.monotonic()
-            image = desk.image(images, spec, docker_mode)
+            if args.rebuild and docker_mode == "none":
+                image = images.vps(spec, rebuild=True)
+            else:
+                image = desk.image(images, spec, docker_mode)
             how = "built" if image.built else "cached"
             print(f"{spec}\t{image.tag}\t{how} in {time.monotonic() - started:.2f} s")
     return 0
@@ -188,6 +191,11 @@ def parser() -> argparse.ArgumentParser:
     build = images.add_parser("build", help="make the VPS image of each SPEC (a cache hit builds nothing)")
     build.add_argument("specs", nargs="+", metavar="SPEC", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
     build.add_argument("--dind", action="store_true", help="also the Docker-in-Docker image (its engine seeded)")
+    build.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="run the VPS image's build even when its tag exists (the engine's layer cache still applies)",
+    )
     build.set_defaults(run=_images_build)
     images.add_parser("ls", help="this project's images: spec, tag, size, age").set_defaults(run=_images_ls)
     images.add_parser("prune", help="remove this project's images the current recipes do not use").set_defaults(

@@ -195,20 +195,24 @@ class Images:
         digest = recipe_hash(self.recipes, spec.package_family, base.id, DIND)
         return f"{VPS_REPOSITORY}:{spec.id}-{DIND}-{digest[:16]}"
 
-    def vps(self, spec: OsSpec) -> VpsImage:
-        """The VPS image of ``spec``, built only when no image has its tag."""
+    def vps(self, spec: OsSpec, rebuild: bool = False) -> VpsImage:
+        """The VPS image of ``spec``, built only when no image has its tag (or ``rebuild``).
+
+        A rebuild of unchanged recipes reuses the engine's layer cache: the
+        same image comes out, with the same ID.
+        """
         base = self.base(spec)
         tag = self.vps_tag(spec, base)
-        image, built = self._once(tag, f"VPS image of {spec}", lambda: self._build(spec, base, tag))
+        image, built = self._once(tag, f"VPS image of {spec}", lambda: self._build(spec, base, tag), rebuild)
         return VpsImage(spec, tag, image.id, base.id, built=built)
 
-    def _once(self, tag: str, what: str, build: Callable[[], Image]) -> tuple[Image, bool]:
+    def _once(self, tag: str, what: str, build: Callable[[], Image], rebuild: bool = False) -> tuple[Image, bool]:
         """The image ``tag``; when there is none, ``build`` makes it under the machine-wide lock. Whether it built."""
-        found = self._get(tag)
+        found = None if rebuild else self._get(tag)
         if found is not None:
             return found, False
         with self._lock(tag.replace("/", "_"), what):
-            found = self._get(tag)  # another process may have made it meanwhile
+            found = None if rebuild else self._get(tag)  # another process may have made it meanwhile
             return (found, False) if found is not None else (build(), True)
 
     def _get(self, reference: str) -> Image | None:

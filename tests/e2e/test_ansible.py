@@ -24,8 +24,8 @@ PLAYBOOK = """\
   gather_facts: false
   tasks:
     - name: cron is installed
-      apt:
-        name: cron
+      package:
+        name: {package}
         state: present
     - name: the deploy user exists
       user:
@@ -39,10 +39,12 @@ PLAYBOOK = """\
         mode: "0640"
     - name: cron runs now and at boot
       service:
-        name: cron
+        name: {service}
         state: started
         enabled: true
 """
+#: The cron daemon's package and unit on each package family.
+CRON = {"apt": ("cron", "cron"), "rpm": ("cronie", "crond")}
 
 
 @pytest.fixture
@@ -56,7 +58,8 @@ def ansible_home() -> Iterator[Path]:
 def playbook(vps: Vps, config: Path, folder: Path, home: Path) -> str:
     """One ansible-playbook run against ``vps``, as a user writes the inventory (see the README)."""
     (folder / "inventory").write_text(f"{vps.ssh_alias} ansible_ssh_common_args='-F {config}'\n")
-    (folder / "site.yml").write_text(PLAYBOOK)
+    package, service = CRON[vps.os.package_family]
+    (folder / "site.yml").write_text(PLAYBOOK.format(package=package, service=service))
     env = {
         "PATH": f"{ANSIBLE_PLAYBOOK.parent}:/usr/bin:/bin",
         "HOME": str(home),
@@ -93,7 +96,8 @@ def test_a_playbook_converges_is_idempotent_and_survives_a_reboot(
     second = recap(playbook(vps, vps_ssh_config(), tmp_path, ansible_home), vps)
     assert (second["changed"], second["failed"], second["ok"]) == (0, 0, 4), second
     vps.restart()
-    assert vps.run("systemctl is-active cron; systemctl is-enabled cron").stdout == "active\nenabled\n"
+    service = CRON[vps.os.package_family][1]
+    assert vps.run(f"systemctl is-active {service}; systemctl is-enabled {service}").stdout == "active\nenabled\n"
     assert vps.run("id -un deploy").stdout == "deploy\n"
     assert vps.run("stat -c '%U %a' /etc/app.conf").stdout == "deploy 640\n"
     assert vps.read_text("/etc/app.conf") == "listen = 8080\n"

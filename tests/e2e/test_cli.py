@@ -17,6 +17,8 @@ from harness.spec import OsSpec
 pytestmark = pytest.mark.docker
 
 CLI = str(Path(sys.executable).with_name("vps-harness"))
+#: How each family's /etc/os-release PRETTY_NAME begins.
+PRETTY = {"ubuntu": "Ubuntu", "debian": "Debian GNU/Linux", "centos": "CentOS Linux", "rockylinux": "Rocky Linux"}
 
 
 def cli(*args: str, cache: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -55,7 +57,7 @@ def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerC
         down = cli("down", name, cache=tmp_path)
     assert down.stdout == f"removed 1 VPS: {name}\n"
     assert not vps_engine.containers.list(all=True, filters={"name": f"vps-harness-{name}"})
-    assert not (tmp_path / "cli" / "vps" / f"vps-harness-{name}").exists(), "its staged keys are gone"
+    assert not (tmp_path / "cli" / f"vps-harness-{name}").exists(), "its staged keys are gone"
     assert not (tmp_path / "cli" / f"known_hosts-vps-harness-{name}").exists()
     missing = cli("ssh", name, "true", cache=tmp_path, check=False)
     assert missing.returncode == 1 and f"no VPS named '{name}'" in missing.stderr
@@ -65,7 +67,7 @@ def test_demo_shows_a_booted_server_and_removes_it(
     spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
 ) -> None:
     demo = cli("demo", str(spec), cache=tmp_path).stdout
-    assert re.search(rf"^os\s+{spec.family.capitalize()} .*{re.escape(spec.version)}", demo, re.M)
+    assert re.search(rf"^os\s+{PRETTY[spec.family]} .*\b{re.escape(spec.version)}\b", demo, re.M), demo
     assert re.search(r"^systemd\s+running$", demo, re.M)
     assert re.search(r"^users\s+root vps$", demo, re.M)
     assert re.search(r"^ssh\s+ssh -i \S+ -p \d+ .*-o UserKnownHostsFile=\S+ .*StrictHostKeyChecking=yes", demo, re.M)

@@ -15,8 +15,8 @@ import pytest
 
 import vps_images
 from harness.images import Images
+from harness.launch import run_options
 from harness.spec import OsSpec
-from harness.vps import run_options
 
 pytestmark = pytest.mark.docker
 

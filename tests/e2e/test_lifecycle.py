@@ -23,6 +23,7 @@ import pytest
 from filelock import FileLock
 
 from harness import labels
+from harness.spec import OsSpec, parse_specs
 
 pytestmark = pytest.mark.docker
 
@@ -61,9 +62,10 @@ def test_fails(vps):
 
 
 @pytest.fixture
-def one_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def inner(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[OsSpec]:
+    """The OS of the inner runs (the session's first, whose images are prepared), one run at a time."""
     with FileLock(tmp_path_factory.getbasetemp().parent / "vps-harness-lifecycle.lock"):
-        yield
+        yield parse_specs(pytestconfig.getoption("vps") or pytestconfig.getini("vps"))[0]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -72,17 +74,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def inner_pytest(tmp_path: Path, source: str, *args: str) -> list[str]:
+def inner_pytest(tmp_path: Path, spec: OsSpec, source: str, *args: str) -> list[str]:
     (tmp_path / "test_inner.py").write_text(source)
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--vps=debian:12", "-q", *args, "test_inner.py"]
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--vps={spec}", "-q", *args, "test_inner.py"]
 
 
 def run_inner(
-    folder: Path, source: str, *args: str, timeout: float = 120, **env: str
+    folder: Path, spec: OsSpec, source: str, *args: str, timeout: float = 120, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """A whole pytest run of ``source`` in ``folder``, to its end."""
     return subprocess.run(
-        inner_pytest(folder, source, *args),
+        inner_pytest(folder, spec, source, *args),
         cwd=folder,
         env=clean_env(**env),
         capture_output=True,
@@ -98,13 +100,13 @@ def gc() -> subprocess.CompletedProcess[str]:
     )
 
 
-def start_holding(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
+def start_holding(tmp_path: Path, spec: OsSpec) -> tuple[subprocess.Popen[str], list[str]]:
     """A pytest run whose test holds a VPS and a network; the ids once they are up."""
     ids = tmp_path / "ids"
     process = subprocess.Popen(
-        inner_pytest(tmp_path, HOLD),
+        inner_pytest(tmp_path, spec, HOLD),
         cwd=tmp_path,
-        env=clean_env(IDS=str(ids)),
+        env=clean_env(IDS=str(ids), PYTHONFAULTHANDLER="1"),  # SIGABRT prints every thread's stack
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -133,10 +135,10 @@ def owned_by(client: docker.DockerClient, pid: int) -> list[str]:
 
 
 def test_parallel_run_reports_failures_and_leaves_nothing(
-    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec
 ) -> None:
     ids = tmp_path / "ids"
-    run = run_inner(tmp_path, SUITE, "-n", "2", timeout=300, IDS=str(ids))
+    run = run_inner(tmp_path, inner, SUITE, "-n", "2", timeout=300, IDS=str(ids))
     assert run.returncode == 1, run.stdout + run.stderr
     assert "2 passed" in run.stdout and "1 failed" in run.stdout
     recorded = ids.read_text().split()
@@ -149,10 +151,15 @@ def test_parallel_run_reports_failures_and_leaves_nothing(
     assert "--- docker logs ---" in report and "Welcome to" in report
 
 
-def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None) -> None:
-    process, held = start_holding(tmp_path)
+def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec) -> None:
+    process, held = start_holding(tmp_path, inner)
     process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=120)[0]
+    try:
+        output = process.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # where it hangs, for the report
+        output = process.communicate(timeout=30)[0]
+        pytest.fail(f"the interrupted run did not end within 120 s; its output and stacks:\n{output[-8000:]}")
     assert process.returncode == 2, output  # interrupted
     assert "KeyboardInterrupt" in output
     assert [rid for rid in held if exists(vps_engine, rid)] == []
@@ -160,10 +167,10 @@ def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_engine: docker.Docke
 
 
 def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
-    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec
 ) -> None:
     (tmp_path / "first").mkdir()
-    first, held = start_holding(tmp_path / "first")
+    first, held = start_holding(tmp_path / "first", inner)
     first.kill()
     first.communicate(timeout=30)
     assert all(exists(vps_engine, rid) for rid in held), "pytest runs no teardown on SIGKILL"
@@ -173,7 +180,7 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
 
     # The next session's first use of the engine sweeps what dead owners left.
     (tmp_path / "next").mkdir()
-    after = run_inner(tmp_path / "next", "def test_engine(vps_engine):\n    assert vps_engine.ping()\n")
+    after = run_inner(tmp_path / "next", inner, "def test_engine(vps_engine):\n    assert vps_engine.ping()\n")
     assert after.returncode == 0, after.stdout + after.stderr
     assert re.search(r"removed \d+ leftover resources of runs that were killed", after.stdout + after.stderr)
     assert [rid for rid in held if exists(vps_engine, rid)] == []
@@ -181,7 +188,7 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
 
     # And `vps-harness gc`, without a pytest run.
     (tmp_path / "second").mkdir()
-    second, held = start_holding(tmp_path / "second")
+    second, held = start_holding(tmp_path / "second", inner)
     second.kill()
     second.communicate(timeout=30)
     assert all(exists(vps_engine, rid) for rid in held)
@@ -192,12 +199,12 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
 
 
 def test_keep_failed_keeps_the_vps_reachable_until_gc(
-    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec
 ) -> None:
     failing = "def test_fails(vps):\n    vps.run('touch /tmp/evidence')\n    assert False\n"
-    run = run_inner(tmp_path, failing, "--vps-keep-failed")
+    run = run_inner(tmp_path, inner, failing, "--vps-keep-failed")
     assert run.returncode == 1, run.stdout + run.stderr
-    line = re.search(r"kept VPS vps1 of test_inner.py::test_fails\[debian-12\]: (ssh .*)", run.stdout + run.stderr)
+    line = re.search(rf"kept VPS vps1 of test_inner.py::test_fails\[{inner.id}\]: (ssh .*)", run.stdout + run.stderr)
     assert line, run.stdout + run.stderr
     ssh = shlex.split(line.group(1))
     port = ssh[ssh.index("-p") + 1]
@@ -228,13 +235,13 @@ def test_fails(vps_factory, vps_network):
 
 
 def test_keep_failed_prints_a_working_line_for_a_jumped_vps(
-    tmp_path: Path, vps_engine: docker.DockerClient, one_at_a_time: None
+    tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec
 ) -> None:
-    run = run_inner(tmp_path, JUMPED_FAILS, "--vps-keep-failed")
+    run = run_inner(tmp_path, inner, JUMPED_FAILS, "--vps-keep-failed")
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
     assert "vps inner" in output and "reach it: ssh " in output, "the report of the jumped VPS is there"
-    line = re.search(r"kept VPS inner of test_inner.py::test_fails\[debian-12\]: (ssh .*)", output)
+    line = re.search(rf"kept VPS inner of test_inner.py::test_fails\[{inner.id}\]: (ssh .*)", output)
     assert line, output
     ssh = shlex.split(line.group(1))
     session = re.search(r"known_hosts-kept-vps-inner-([0-9a-f]{12})-", line.group(1))

@@ -13,6 +13,7 @@ import pytest
 from docker.models.networks import Network
 
 from harness.ssh import KeyPair
+from harness.state import SETTINGS
 from harness.vps import Vps
 
 pytestmark = pytest.mark.docker
@@ -52,7 +53,7 @@ def test_a_jumped_vps_has_one_route_for_session_ssh_line_known_hosts_and_testinf
     # testinfra, on the harness's pinned connection through the bastion.
     assert inner.host.check_output("hostname") == "inner"
     assert inner.host.file("/etc/ssh/sshd_config").exists
-    assert inner.host.service("ssh").is_running
+    assert inner.host.service("ssh" if inner.os.package_family == "apt" else "sshd").is_running
 
 
 def test_a_changed_host_key_is_refused_by_openssh_along_the_route(jumped: tuple[Vps, Vps]) -> None:
@@ -83,7 +84,10 @@ def test_key_file_and_known_hosts_are_private_files(vps: Vps) -> None:
 
 
 def test_ssh_config_reaches_every_vps_by_its_alias_and_the_alias_is_unique(
-    vps_factory: Callable[..., Vps], vps_network: Callable[..., Network], vps_ssh_config: Callable[[], Path]
+    vps_factory: Callable[..., Vps],
+    vps_network: Callable[..., Network],
+    vps_ssh_config: Callable[[], Path],
+    pytestconfig: pytest.Config,
 ) -> None:
     net = vps_network()
     twins = [vps_factory(name="twin", networks=[net]), vps_factory(name="twin", networks=[net])]
@@ -92,7 +96,11 @@ def test_ssh_config_reaches_every_vps_by_its_alias_and_the_alias_is_unique(
         twin.put_text(f"{number}\n", "/etc/twin-number")
     aliases = [twin.ssh_alias for twin in twins]
     assert len(set(aliases)) == 2 and all(alias.startswith("vps-twin-") for alias in aliases)
-    assert os.environ.get("PYTEST_XDIST_WORKER", "") in aliases[0], "unique across xdist workers too"
+    session = pytestconfig.stash[SETTINGS].session
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    assert all(alias.startswith(f"vps-twin-{session}{'-' + worker if worker else ''}-") for alias in aliases), (
+        "unique across runs (session) and xdist workers"
+    )
     cfg = vps_ssh_config()
     text = cfg.read_text()
     assert text.count("\nHost ") + text.startswith("Host ") == 3
