@@ -74,9 +74,20 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+#: pytest as a user starts it in a terminal, where Ctrl-C interrupts. A run
+#: started in the background by a non-interactive shell (`.ci/run &`, as
+#: cold-ci does) inherits SIGINT ignored, and Python then never raises
+#: KeyboardInterrupt: the inner run gets SIGINT's usual handler back first.
+PYTEST_IN_A_TERMINAL = (
+    "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)
+
+
 def inner_pytest(tmp_path: Path, spec: OsSpec, source: str, *args: str) -> list[str]:
     (tmp_path / "test_inner.py").write_text(source)
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--vps={spec}", "-q", *args, "test_inner.py"]
+    options = ["-p", "no:cacheprovider", f"--vps={spec}", "-q", *args, "test_inner.py"]
+    return [sys.executable, "-c", PYTEST_IN_A_TERMINAL, *options]
 
 
 def run_inner(
