@@ -100,21 +100,19 @@ def vps_prepared(request: pytest.FixtureRequest) -> None:
     identity: Identity = request.getfixturevalue("vps_identity")
     worker = getattr(request.config, "workerinput", {}).get("workerid", "gw0")
     shift = int(worker.removeprefix("gw") or 0) % len(settings.matrix)
+    seeding = Fleet(images.client, images, session=settings.session, identity=identity, progress=images.progress)
     for spec in settings.matrix[shift:] + settings.matrix[:shift]:
         try:
-            images.vps(spec)
+            seeding.image(spec)
         except ImageUnavailable:
             if spec.can_bootstrap:
                 raise
             continue
         if settings.prepare == "dind":
-            fleet = Fleet(images.client, images, session=settings.session, identity=identity, progress=images.progress)
             try:
-                images.dind(spec, fleet.docker_store)
+                seeding.image(spec, "dind")
             except HarnessError as e:  # the tests that want Docker inside fail with it; the others run
                 images.progress(f"prepare: no Docker-in-Docker image of {spec}: {str(e).splitlines()[0]}")
-            finally:
-                fleet.close()
 
 
 @pytest.fixture

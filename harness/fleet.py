@@ -86,7 +86,7 @@ class Fleet:
         """
         check_modes(init, docker_mode)
         if image is None:
-            image = self.images.dind(spec, self.docker_store) if docker_mode == "dind" else self.images.vps(spec)
+            image = self.image(spec, docker_mode)
         name = name or f"vps{len(self.vpses) + 1}"
         vps = self._create(image, name, init, docker_mode, tuple(networks), tuple(aliases), publish_ssh, container_name)
         self.vpses.append(vps)
@@ -117,6 +117,10 @@ class Fleet:
             publish_ssh=publish_ssh,
             progress=self.progress,
         )
+
+    def image(self, spec: OsSpec, docker_mode: DockerMode = "none") -> VpsImage:
+        """The image a VPS of ``spec`` starts from; for ``dind``, one whose engine is seeded by a VPS of this fleet."""
+        return self.images.dind(spec, self.docker_store) if docker_mode == "dind" else self.images.vps(spec)
 
     def docker_store(self, image: VpsImage) -> bytes:
         """The image store of a DinD VPS of ``image`` that loaded its base: the seed of a DinD image."""

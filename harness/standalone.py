@@ -62,13 +62,9 @@ class Standalone:
                 "docker='socket' needs the process serving the VPS's Docker socket to outlive it, "
                 "and `vps-harness up` exits: use --docker=dind here, or vps_factory(docker='socket') in a test"
             )
-        if docker_mode != "dind":
-            return images.vps(spec)
+        # A seeding VPS, if one is needed, belongs to this process: the reaper removes it if the CLI is killed.
         seeding = Fleet(self.client, images, session=labels.new_session_id(), identity=self.identity)
-        try:
-            return images.dind(spec, seeding.docker_store)
-        finally:
-            seeding.close()
+        return seeding.image(spec, docker_mode)
 
     def up(
         self,
