@@ -7,7 +7,6 @@ are what they look at, and another run's start-up sweep would remove them.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import signal
@@ -24,6 +23,7 @@ from filelock import FileLock
 
 from harness import labels
 from harness.spec import OsSpec, parse_specs
+from tests.e2e.environment import clean_env
 
 pytestmark = pytest.mark.docker
 
@@ -66,12 +66,6 @@ def inner(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config)
     """The OS of the inner runs (the session's first, whose images are prepared), one run at a time."""
     with FileLock(tmp_path_factory.getbasetemp().parent / "vps-harness-lifecycle.lock"):
         yield parse_specs(pytestconfig.getoption("vps") or pytestconfig.getini("vps"))[0]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without the outer pytest's (xdist worker ids and the like)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
-    return {**env, **extra}
 
 
 #: pytest as a user starts it in a terminal, where Ctrl-C interrupts. A run

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.spec import OsSpec, parse_specs
+from tests.e2e.environment import clean_env
 
 pytestmark = pytest.mark.docker
 
@@ -36,9 +37,7 @@ def blocks() -> list[tuple[str, str, str]]:
 
 def user_env() -> dict[str, str]:
     """A user's shell with the project's virtualenv active (ansible-playbook, vps-harness on PATH)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
-    return env
+    return clean_env(PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
 
 
 def test_the_readme_has_examples_to_run() -> None:
