@@ -7,6 +7,7 @@ these are the slow ways, used once per image or for other images.
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from typing import TYPE_CHECKING
 
@@ -28,19 +29,34 @@ def load_image(vps: Vps, reference: str, timeout: float = 600) -> None:
 
 
 def seed_base(vps: Vps, image: VpsImage) -> None:
-    """Load the VPS's own base image into its engine, under the name a Dockerfile uses (``FROM debian:12``)."""
+    """Load the VPS's own base image (and ``image.inner``) into its engine, named as a Dockerfile names them.
+
+    The base is ``FROM debian:12``'s ``debian:12``; each inner image gets its
+    ``name``. No other name stays: ``docker images`` lists what a server's does.
+    """
     base = vps.client.images.get(image.base)
-    reference = base.tags[0] if base.tags else base.id
-    load_image(vps, reference)
-    if reference != image.spec.registry_ref:
-        vps.run(f"docker tag {shlex.quote(reference)} {shlex.quote(image.spec.registry_ref)}")
+    wanted = [(base.tags[0] if base.tags else base.id, image.spec.registry_ref)]
+    wanted += [(inner.tag, inner.name) for inner in image.inner]
+    for reference, name in wanted:
+        load_image(vps, reference)
+        if reference != name:
+            loaded, wanted_name = shlex.quote(reference), shlex.quote(name)
+            vps.run(f"docker tag {loaded} {wanted_name} && docker rmi {loaded} >/dev/null")
 
 
-def docker_store(vps: Vps) -> bytes:
+def docker_store(vps: Vps, image: VpsImage) -> bytes:
     """Stop ``vps``'s engine and return its image store, the seed of a DinD image.
 
-    Its engine must hold only the base (as :func:`seed_base` left it).
+    Its engine must hold only what :func:`seed_base` loaded for ``image``:
+    the base and ``image.inner``, each one layer, whose files the DinD
+    image holds at ``SEED_LAYERS/<name>``.
     """
+    names = [(image.spec.registry_ref, image.base.removeprefix("sha256:")[:16])]
+    names += [(inner.name, inner.seed_name) for inner in image.inner]
+    pairs = []
+    for reference, name in names:
+        upper = vps.run(f"docker image inspect -f '{{{{.GraphDriver.Data.UpperDir}}}}' {shlex.quote(reference)}")
+        pairs.append(f"{posixpath.basename(posixpath.dirname(upper.stdout.strip()))}={name}")
     path = "/run/vps-harness-store.tar"
-    vps.run(f"vps-docker-seed save {path}", user="root")
+    vps.run(f"vps-docker-seed save {path} {' '.join(shlex.quote(pair) for pair in pairs)}", user="root")
     return vps.read_bytes(path)

@@ -16,7 +16,7 @@ from harness.engine import docker_client
 from harness.errors import EngineUnavailable, HarnessError, ImageUnavailable
 from harness.fleet import Fleet
 from harness.identity import Identity
-from harness.images import Images
+from harness.images import Images, InnerImage
 from harness.launch import DockerMode, Init
 from harness.progress import Progress
 from harness.reaper import sweep
@@ -154,7 +154,9 @@ def _vps_fleet(
 def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpec) -> Callable[..., Vps]:
     """Start more VPSes in one test; all are removed after it.
 
-    ``os`` and ``docker`` are named as the ``vps`` marker names them.
+    ``os`` and ``docker`` are named as the ``vps`` marker names them;
+    ``inner`` lists images (``vps_images.inner(...)``) a DinD VPS's own engine
+    has from the start.
 
     >>> def test_two(vps_factory, vps_network):  # doctest: +SKIP
     ...     net = vps_network()
@@ -175,6 +177,7 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
         aliases: list[str] | tuple[str, ...] = (),
         docker: DockerMode | None = None,
         publish_ssh: bool = True,
+        inner: list[InnerImage] | tuple[InnerImage, ...] = (),
     ) -> Vps:
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
         try:
@@ -186,6 +189,7 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
                 networks=networks,
                 aliases=aliases,
                 publish_ssh=publish_ssh,
+                inner=inner,
             )
         except ImageUnavailable as e:
             if spec.can_bootstrap:
@@ -193,6 +197,13 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
             pytest.skip(f"no {spec} VPS on this machine: {e}")
 
     return make
+
+
+@pytest.fixture
+def vps_fleet(_vps_fleet: Fleet) -> Fleet:
+    """The test's :class:`~harness.fleet.Fleet`: what ``vps_factory`` and ``vps_network`` use, for code
+    written against the library (a provisioning driver) rather than fixtures. Closed after the test."""
+    return _vps_fleet
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ removes them, by id, when closed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from docker.models.networks import Network
 
 from harness import labels
 from harness.identity import Identity
-from harness.images import Images, VpsImage
+from harness.images import Images, InnerImage, VpsImage
 from harness.launch import DockerMode, Init, check_modes
 from harness.reaper import KEPT_PREFIX
 from harness.spec import OsSpec
@@ -77,16 +78,18 @@ class Fleet:
         publish_ssh: bool = True,
         container_name: str | None = None,
         image: VpsImage | None = None,
+        inner: tuple[InnerImage, ...] | list[InnerImage] = (),
     ) -> Vps:
         """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`).
 
         Its container is named uniquely for this session and worker, unless
         ``container_name`` is given; ``image``, when the caller resolved it
-        already, saves resolving it again.
+        already, saves resolving it again. ``inner``: images its own engine
+        (``docker_mode="dind"``) has from the start, besides its base.
         """
         check_modes(init, docker_mode)
         if image is None:
-            image = self.image(spec, docker_mode)
+            image = self.image(spec, docker_mode, tuple(inner))
         name = name or f"vps{len(self.vpses) + 1}"
         vps = self._create(image, name, init, docker_mode, tuple(networks), tuple(aliases), publish_ssh, container_name)
         self.vpses.append(vps)
@@ -118,15 +121,23 @@ class Fleet:
             progress=self.progress,
         )
 
-    def image(self, spec: OsSpec, docker_mode: DockerMode = "none") -> VpsImage:
-        """The image a VPS of ``spec`` starts from; for ``dind``, one whose engine is seeded by a VPS of this fleet."""
-        return self.images.dind(spec, self.docker_store) if docker_mode == "dind" else self.images.vps(spec)
+    def image(self, spec: OsSpec, docker_mode: DockerMode = "none", inner: tuple[InnerImage, ...] = ()) -> VpsImage:
+        """The image a VPS of ``spec`` starts from; for ``dind``, one whose engine is seeded by a VPS of this fleet.
 
-    def docker_store(self, image: VpsImage) -> bytes:
-        """The image store of a DinD VPS of ``image`` that loaded its base: the seed of a DinD image."""
-        seeder = self._create(image, "seed", "systemd", "dind", (), (), True)
+        ``inner``: images (:meth:`Images.inner`) its engine has besides its base.
+        """
+        if docker_mode != "dind":
+            if inner:
+                raise ValueError(f"inner images are for a VPS's own engine; docker={docker_mode!r} has none")
+            return self.images.vps(spec)
+        return self.images.dind(spec, self.docker_store, inner)
+
+    def docker_store(self, image: VpsImage, inner: tuple[InnerImage, ...] = ()) -> bytes:
+        """The image store of a DinD VPS of ``image`` that loaded its base and ``inner``: the seed of a DinD image."""
+        wanted = dataclasses.replace(image, inner=inner)
+        seeder = self._create(wanted, "seed", "systemd", "dind", (), (), True)
         try:
-            return seeder.docker_store()
+            return seeder.docker_store(wanted)
         finally:
             seeder.remove()
 

@@ -13,8 +13,10 @@ workers, the CLI) build each image once while the others wait.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 import io
+import json
 import os
 import re
 import shlex
@@ -40,6 +42,7 @@ from harness.spec import OsSpec, parse_spec
 
 BASE_REPOSITORY = "vps-harness/base"
 VPS_REPOSITORY = "vps-harness/vps"
+INNER_REPOSITORY = "vps-harness/inner"
 #: Bump to invalidate every cached VPS image (a change in how images are built
 #: that the recipe files do not show).
 RECIPE_FORMAT = "1"
@@ -60,8 +63,12 @@ COMMON = "common"
 
 #: The folder of the Docker-in-Docker layer built on a VPS image.
 DIND = "dind"
+#: The kind of an image for VPSes' own engines (see :meth:`Images.inner`).
+INNER = "inner"
 #: Each image kind this project builds, as messages name it.
-_KIND_NAMES = {"vps": "VPS", DIND: "Docker-in-Docker"}
+_KIND_NAMES = {"vps": "VPS", DIND: "Docker-in-Docker", INNER: "inner"}
+#: Where a DinD image holds each seeded image's files (see ``vps-docker-seed``).
+SEED_LAYERS = "/var/lib/vps-harness/docker-seed/layers"
 
 
 def recipe_hash(recipes: Path, package_family: str, base_id: str, *extra: str) -> str:
@@ -71,15 +78,45 @@ def recipe_hash(recipes: Path, package_family: str, base_id: str, *extra: str) -
     ``extra`` folder counts by relative path, executable bit and content;
     the walk is sorted, so the hash is the same on every machine.
     """
-    digest = hashlib.sha256(f"recipe-format {RECIPE_FORMAT}\nbase {base_id}\n".encode())
-    folders = (COMMON, package_family, *extra)
-    files = [p for folder in folders for p in (recipes / folder).rglob("*") if p.is_file()]
+    return files_hash(recipes, (COMMON, package_family, *extra), f"base {base_id}")
+
+
+def files_hash(root: Path, folders: tuple[str, ...], *salt: str) -> str:
+    """Content hash of every file under ``root/<folder>`` for each folder, and ``salt``.
+
+    Files count by path relative to ``root``, executable bit and content,
+    in sorted order.
+    """
+    digest = hashlib.sha256(f"recipe-format {RECIPE_FORMAT}\n".encode())
+    for line in salt:
+        digest.update(f"{line}\n".encode())
+    files = [
+        p for folder in folders for p in (root / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ]
     for path in sorted(files):
-        relative = path.relative_to(recipes).as_posix()
+        relative = path.relative_to(root).as_posix()
         executable = "x" if os.access(path, os.X_OK) else "-"
         digest.update(f"\0{relative}\0{executable}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class InnerImage:
+    """An image for VPSes' own engines, built FROM the VPS's base (see :meth:`Images.inner`)."""
+
+    spec: OsSpec
+    #: Its name in a VPS's engine (``registry:2``).
+    name: str
+    #: Its tag and ID on the host's engine.
+    tag: str
+    image_id: str
+    built: bool
+
+    @property
+    def seed_name(self) -> str:
+        """The folder its files have in a DinD image (``SEED_LAYERS/<seed_name>``): its ID, short."""
+        return self.image_id.removeprefix("sha256:")[:16]
 
 
 @dataclass(frozen=True)
@@ -91,8 +128,10 @@ class VpsImage:
     image_id: str
     base: str
     built: bool
-    #: A Docker-in-Docker image whose own engine already holds ``base``.
+    #: A Docker-in-Docker image whose own engine already holds ``base`` (and ``inner``).
     seeded: bool = False
+    #: The images a DinD VPS's engine has besides its base: seeded, or loaded at start.
+    inner: tuple[InnerImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,8 +230,11 @@ class Images:
         digest = recipe_hash(self.recipes, spec.package_family, base.id)
         return f"{VPS_REPOSITORY}:{spec.id}-{digest[:16]}"
 
-    def dind_tag(self, spec: OsSpec, base: Image) -> str:
+    def dind_tag(self, spec: OsSpec, base: Image, inner: tuple[InnerImage, ...] = ()) -> str:
         digest = recipe_hash(self.recipes, spec.package_family, base.id, DIND)
+        if inner:
+            extra = "".join(f"{image.name} {image.image_id}\n" for image in inner)
+            digest = hashlib.sha256(f"{digest}\n{extra}".encode()).hexdigest()
         return f"{VPS_REPOSITORY}:{spec.id}-{DIND}-{digest[:16]}"
 
     def vps(self, spec: OsSpec, rebuild: bool = False) -> VpsImage:
@@ -235,14 +277,19 @@ class Images:
 
     # -- Docker-in-Docker images ------------------------------------------
 
-    def dind(self, spec: OsSpec, seed: Callable[[VpsImage], bytes]) -> VpsImage:
-        """The image of a Docker-in-Docker VPS of ``spec``, whose own engine starts with the base loaded.
+    def dind(
+        self,
+        spec: OsSpec,
+        seed: Callable[[VpsImage, tuple[InnerImage, ...]], bytes],
+        inner: tuple[InnerImage, ...] = (),
+    ) -> VpsImage:
+        """The image of a DinD VPS of ``spec``, whose own engine starts with the base (and ``inner``) loaded.
 
-        It is the VPS image plus the base's files and an engine image store
-        (see ``vps-docker-seed``). ``seed(vps_image)`` makes that store on a
-        VPS of the plain image; it runs only when no image has the tag. A
-        base of several layers gets the plain image: each VPS then loads its
-        base when it starts.
+        It is the VPS image plus each image's files and an engine image store
+        (see ``vps-docker-seed``). ``seed(vps_image, inner)`` makes that store
+        on a VPS of the plain image; it runs only when no image has the tag.
+        A base of several layers gets the plain image: each VPS then loads its
+        base and ``inner`` when it starts.
         """
         plain = self.vps(spec)
         base = self.client.images.get(plain.base)
@@ -251,30 +298,112 @@ class Images:
             if spec not in self._unseeded:
                 self._unseeded.add(spec)
                 self.progress(f"dind {spec}: the base has {layers} layers, so each DinD VPS loads it at start")
-            return plain
-        tag = self.dind_tag(spec, base)
-        what = f"Docker-in-Docker image of {spec}"
-        image, built = self._once(tag, what, lambda: self._build_dind(spec, plain, tag, seed(plain)))
-        return VpsImage(spec, tag, image.id, base.id, built=built, seeded=True)
+            return dataclasses.replace(plain, inner=inner)
+        tag = self.dind_tag(spec, base, inner)
+        what = f"Docker-in-Docker image of {spec}" + (f" with {', '.join(i.name for i in inner)}" if inner else "")
+        image, built = self._once(tag, what, lambda: self._build_dind(spec, plain, tag, inner, seed(plain, inner)))
+        return VpsImage(spec, tag, image.id, base.id, built=built, seeded=True, inner=inner)
 
-    def _build_dind(self, spec: OsSpec, plain: VpsImage, tag: str, store: bytes) -> Image:
+    def _build_dind(
+        self, spec: OsSpec, plain: VpsImage, tag: str, inner: tuple[InnerImage, ...], store: bytes
+    ) -> Image:
         dockerfile = self.recipes / DIND / "Dockerfile"
+        lines = dockerfile.read_text().splitlines(keepends=True)
+        sources = [(plain.base, plain.base.removeprefix("sha256:")[:16])]
+        sources += [(image.image_id, image.seed_name) for image in inner]
+        copies = [f"COPY --from={source} / {SEED_LAYERS}/{name}/\n" for source, name in sources]
+        text = "".join(lines[:-1] + copies + lines[-1:]).encode()
         context = io.BytesIO()
         with tarfile.open(fileobj=context, mode="w") as tar:
-            for name, data in (("Dockerfile", dockerfile.read_bytes()), ("store.tar", store)):
+            for name, data in (("Dockerfile", text), ("store.tar", store)):
                 member = tarfile.TarInfo(name)
                 member.size = len(data)
                 tar.addfile(member, io.BytesIO(data))
         context.seek(0)
-        buildargs = {"BASE": plain.base, "VPS": plain.tag}
+        buildargs = {"VPS": plain.tag}
         reproduce = (
-            f"docker build --build-arg BASE={plain.base} --build-arg VPS={plain.tag} -f {shlex.quote(str(dockerfile))} "
-            "DIR, where DIR holds the store.tar that `vps-docker-seed save` wrote on a DinD VPS of the VPS image"
+            f"docker build --build-arg VPS={plain.tag} DIR, where DIR holds {dockerfile} with a "
+            "`COPY --from=IMAGE / ...` line per seeded image and the store.tar that `vps-docker-seed save` "
+            "wrote on a DinD VPS of the VPS image"
         )
-        self.progress(f"build {spec}: {tag} from {plain.tag} and a {len(store) >> 10} KiB engine image store")
-        return self._run_build(spec, tag, DIND, reproduce, fileobj=context, custom_context=True, buildargs=buildargs)
+        what = f" and {len(inner)} inner images" if inner else ""
+        self.progress(f"build {spec}: {tag} from {plain.tag}{what} and a {len(store) >> 10} KiB engine image store")
+        extra = {labels.INNER: " ".join(image.tag for image in inner)} if inner else {}
+        return self._run_build(
+            spec, tag, DIND, reproduce, fileobj=context, custom_context=True, buildargs=buildargs, extra_labels=extra
+        )
 
-    def _run_build(self, spec: OsSpec, tag: str, kind: str, reproduce: str, **build: object) -> Image:
+    # -- images for VPSes' own engines ------------------------------------
+
+    def inner(self, spec: OsSpec, name: str, recipe: Path) -> InnerImage:
+        """An image named ``name`` for the engines of DinD VPSes of ``spec``, built once per recipe and base.
+
+        ``recipe`` is a build context whose Dockerfile is
+        ``<package family>/Dockerfile`` (or ``Dockerfile``) and starts
+        ``ARG BASE`` / ``FROM ${BASE}``: it builds on the VPS's own base. The
+        result is flattened to one layer with the same configuration (CMD,
+        ENV, VOLUME, ...), so a DinD image can seed it at no cost per VPS
+        (:meth:`dind` with ``inner``). Its host tag is a hash of the recipe's
+        files, the name and the base.
+        """
+        base = self.base(spec)
+        family = recipe / spec.package_family / "Dockerfile"
+        dockerfile = family if family.is_file() else recipe / "Dockerfile"
+        if not dockerfile.is_file():
+            raise ImageUnavailable(
+                f"the recipe {recipe} of the inner image {name} has neither {spec.package_family}/Dockerfile "
+                "nor Dockerfile"
+            )
+        tag = self.inner_tag(spec, base, name, recipe)
+        what = f"inner image {name} of {spec}"
+        extra = {labels.INNER_NAME: name, labels.RECIPE: str(recipe.resolve())}
+        image, built = self._once(tag, what, lambda: self._build_inner(spec, base, recipe, dockerfile, tag, extra))
+        return InnerImage(spec, name, tag, image.id, built)
+
+    def inner_tag(self, spec: OsSpec, base: Image, name: str, recipe: Path) -> str:
+        digest = files_hash(recipe, (".",), f"base {base.id}", f"name {name}")
+        slug = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.")
+        return f"{INNER_REPOSITORY}:{slug}-{spec.id}-{digest[:16]}"
+
+    def _build_inner(
+        self, spec: OsSpec, base: Image, recipe: Path, dockerfile: Path, tag: str, extra: dict[str, str]
+    ) -> Image:
+        base_ref = base.tags[0] if base.tags else base.id
+        relative = dockerfile.relative_to(recipe).as_posix()
+        layered = f"{tag}-layers"
+        reproduce = (
+            f"docker build --build-arg BASE={base_ref} -f {shlex.quote(str(dockerfile))} {shlex.quote(str(recipe))}"
+        )
+        self.progress(f"build {spec}: {tag} from {base_ref} ({recipe})")
+        built = self._run_build(
+            spec, layered, INNER, reproduce, path=str(recipe), dockerfile=relative, buildargs={"BASE": base_ref}
+        )
+        try:
+            flat = f"FROM scratch\nCOPY --from={built.id} / /\n" + "".join(
+                f"{line}\n" for line in config_lines(built.attrs.get("Config") or {})
+            )
+            context = io.BytesIO()
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                member = tarfile.TarInfo("Dockerfile")
+                member.size = len(flat.encode())
+                tar.addfile(member, io.BytesIO(flat.encode()))
+            context.seek(0)
+            reproduce = f"docker build - <<'EOF'\n{flat}EOF   (one layer of {layered})"
+            return self._run_build(
+                spec, tag, INNER, reproduce, fileobj=context, custom_context=True, extra_labels=extra
+            )
+        finally:
+            self.client.images.remove(built.id, force=True)
+
+    def _run_build(
+        self,
+        spec: OsSpec,
+        tag: str,
+        kind: str,
+        reproduce: str,
+        extra_labels: dict[str, str] | None = None,
+        **build: object,
+    ) -> Image:
         """Run one build of the classic builder, reporting its steps; raise BuildFailed with its output."""
         watch = Stopwatch()
         output: list[str] = []
@@ -282,7 +411,12 @@ class Images:
         step = re.compile(r"^Step (\d+/\d+) : (.*)")
         stream = self.client.api.build(
             tag=tag,
-            labels={labels.IMAGE_KIND: kind, labels.SPEC: str(spec), labels.RECIPE_HASH: tag.rsplit("-", 1)[1]},
+            labels={
+                labels.IMAGE_KIND: kind,
+                labels.SPEC: str(spec),
+                labels.RECIPE_HASH: tag.rsplit("-", 1)[1],
+                **(extra_labels or {}),
+            },
             rm=True,
             forcerm=True,
             pull=False,
@@ -359,6 +493,20 @@ class Images:
         base = self.local_base(spec)
         if base is None:
             return False
+        found = image.labels or {}
+        if kind == INNER:
+            recipe = Path(found.get(labels.RECIPE, ""))
+            name = found.get(labels.INNER_NAME, "")
+            return recipe.is_dir() and self.inner_tag(spec, base, name, recipe) in image.tags
+        if kind == DIND and found.get(labels.INNER):
+            inner = []
+            for tag in found[labels.INNER].split():
+                inner_image = self._get(tag)
+                if inner_image is None or not self._is_current(inner_image, INNER, spec_text):
+                    return False
+                name = (inner_image.labels or {}).get(labels.INNER_NAME, "")
+                inner.append(InnerImage(spec, name, tag, inner_image.id, built=False))
+            return self.dind_tag(spec, base, tuple(inner)) in image.tags
         return (self.dind_tag if kind == DIND else self.vps_tag)(spec, base) in image.tags
 
     def prune(self) -> list[ImageInfo]:
@@ -374,6 +522,27 @@ class Images:
                 continue
             removed.append(row)
         return removed
+
+
+def config_lines(config: dict[str, object]) -> list[str]:
+    """Dockerfile lines that give an image ``config`` (an image's ``Config``): what flattening would lose.
+
+    >>> config_lines({"Env": ["PATH=/bin"], "Cmd": ["sshd", "-D"], "ExposedPorts": {"22/tcp": {}}})
+    ['ENV PATH="/bin"', 'EXPOSE 22/tcp', 'CMD ["sshd", "-D"]']
+    """
+    env = [str(entry).partition("=") for entry in config.get("Env") or []]  # type: ignore[attr-defined]
+    # A Dockerfile substitutes $VARIABLES in ENV, WORKDIR, USER and STOPSIGNAL.
+    lines = [f"ENV {key}={json.dumps(value)}".replace("$", "\\$") for key, _, value in env]
+    lines += [f"EXPOSE {port}" for port in sorted(config.get("ExposedPorts") or {})]  # type: ignore[call-overload]
+    if config.get("Volumes"):
+        lines.append(f"VOLUME {json.dumps(sorted(config['Volumes']))}")  # type: ignore[call-overload]
+    for key, instruction in (("WorkingDir", "WORKDIR"), ("User", "USER"), ("StopSignal", "STOPSIGNAL")):
+        if config.get(key):
+            lines.append(f"{instruction} {config[key]}".replace("$", "\\$"))
+    for key, instruction in (("Entrypoint", "ENTRYPOINT"), ("Cmd", "CMD")):
+        if config.get(key):
+            lines.append(f"{instruction} {json.dumps(config[key])}")
+    return lines
 
 
 def _created(image: Image) -> float:

@@ -30,12 +30,17 @@ PARENT = f"{PREFIX}.parent"
 #: On VPS containers: the host directory its keys are staged in, removed with it.
 SECRETS = f"{PREFIX}.secrets"
 
-#: On images: ``base``, ``vps`` or ``dind`` (a VPS image whose own engine holds its base).
+#: On images: ``base``, ``vps``, ``dind`` (a VPS image whose own engine holds its base) or ``inner``.
 IMAGE_KIND = f"{PREFIX}.image"
 #: On images: the OS spec they are for (``ubuntu:16.04``).
 SPEC = f"{PREFIX}.spec"
 #: On VPS images: the content hash of recipe, build context and base.
 RECIPE_HASH = f"{PREFIX}.recipe-hash"
+#: On inner images (``Images.inner``): their name in a VPS's engine, and their recipe folder.
+INNER_NAME = f"{PREFIX}.inner-name"
+RECIPE = f"{PREFIX}.recipe"
+#: On DinD images that seed inner images: those images' tags.
+INNER = f"{PREFIX}.inner"
 
 
 def owner_labels(session: str) -> dict[str, str]:

@@ -214,10 +214,10 @@ def _create_and_start(
     """
     while True:
         if privileged:
-            for option in ("cap_add", "cap_drop", "security_opt", "privileged"):
+            for option in ("cap_add", "cap_drop", "security_opt", "privileged", privilege.HOST_CONFIG):
                 create.pop(option, None)
             create.update(privilege.options(client))
-        container = client.containers.create(tag, **create)
+        container = privilege.create(client, tag, create)
         try:
             for network in more_networks:
                 network.connect(container, aliases=aliases)

@@ -14,13 +14,27 @@ from typing import Any
 
 import docker
 import docker.errors
+from docker.models.containers import Container, _create_container_args
+
+#: The key of create options that go into HostConfig as they are (docker-py
+#: has no argument for them); see :func:`create`.
+HOST_CONFIG = "host_config_fields"
 
 #: Docker's default capabilities plus these, without seccomp and AppArmor
 #: profiles: systemd boots, and inner containers run and publish ports
-#: (measured on Debian 12 and Ubuntu 16.04 VPSes).
+#: (measured on Debian 12 and Ubuntu 16.04 VPSes). No masked or read-only
+#: system paths (``--security-opt systempaths=unconfined``, which the CLI
+#: sends as empty ``MaskedPaths``/``ReadonlyPaths``): /proc/sys is writable,
+#: as ``--privileged`` leaves it. Engines from 26 on
+#: write each inner container's ``net.ipv6.conf.eth0.disable_ipv6`` and fail
+#: its start when they cannot ("failed to disable IPv6 on container's
+#: interface"). As under ``--privileged``, the VPS's root can then also set
+#: the host's own (not namespaced) sysctls: a DinD VPS is a disposable test
+#: machine of a trusted suite, never a sandbox.
 FALLBACK: dict[str, Any] = {
     "cap_add": ["SYS_ADMIN", "NET_ADMIN"],
     "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+    HOST_CONFIG: {"MaskedPaths": [], "ReadonlyPaths": []},
 }
 PRIVILEGED: dict[str, Any] = {"privileged": True}
 
@@ -57,7 +71,21 @@ def record(client: docker.DockerClient, granted: bool, progress: Callable[[str],
     if first and not granted:
         progress(
             "the engine refuses --privileged (unable to apply caps); Docker-in-Docker VPSes run with "
-            "Docker's default capabilities plus SYS_ADMIN and NET_ADMIN, without seccomp and AppArmor profiles"
+            "Docker's default capabilities plus SYS_ADMIN and NET_ADMIN, without seccomp and AppArmor profiles, "
+            "with /proc/sys writable"
         )
     elif first:
         progress("Docker-in-Docker VPSes run --privileged")
+
+
+def create(client: docker.DockerClient, image: str, options: dict[str, Any]) -> Container:
+    """``client.containers.create(image, **options)``, with ``options[HOST_CONFIG]`` merged into its HostConfig."""
+    options = dict(options)
+    fields = options.pop(HOST_CONFIG, {})
+    if not fields:
+        return client.containers.create(image, **options)
+    # docker-py's own translation of create options (what containers.create
+    # does), then the fields it has no argument for.
+    args = _create_container_args({**options, "image": image, "version": client.api._version})
+    args["host_config"].update(fields)
+    return client.containers.get(client.api.create_container(**args)["Id"])

@@ -490,9 +490,9 @@ class Vps:
         """Make a host image available to this VPS's own engine (``docker load``, streamed over SSH)."""
         dind.load_image(self, reference, timeout)
 
-    def docker_store(self) -> bytes:
-        """Stop this DinD VPS's engine and return its image store, the seed of a DinD image."""
-        return dind.docker_store(self)
+    def docker_store(self, image: VpsImage) -> bytes:
+        """Stop this DinD VPS's engine and return its image store, the seed of a DinD image of ``image``."""
+        return dind.docker_store(self, image)
 
     # -- between VPSes ----------------------------------------------------
 

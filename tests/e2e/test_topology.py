@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -15,11 +18,13 @@ import requests
 
 from harness import labels
 from harness.errors import VpsNotReady
-from harness.images import Images
+from harness.images import SEED_LAYERS, Images
 from harness.spec import OsSpec
 from harness.vps import Vps
 
 pytestmark = pytest.mark.docker
+
+RECIPES = Path(__file__).parent / "recipes"
 
 SERVER = """use IO::Socket::INET;
 my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!";
@@ -64,19 +69,41 @@ def test_dind_vps_starts_with_its_base_loaded_in_place(
     if layers != 1:
         pytest.skip(f"{vps_os}'s base has {layers} layers: its DinD VPSes load it at start, not in place")
     first = vps_factory(docker="dind")
+    listed = first.run("docker images --format '{{.Repository}}:{{.Tag}}'").stdout.split()
+    assert listed == [vps_os.registry_ref], "named as a pull names it, and by no other name"
     inspect = f"docker image inspect -f '{{{{.Id}}}} {{{{.GraphDriver.Data.UpperDir}}}}' {vps_os.registry_ref}"
     image_id, layer = first.run(inspect).stdout.split()
     assert image_id == base.id, "the very image the VPS image was built FROM"
     seed = first.run(f"readlink {layer}", sudo=True).stdout.strip()
-    assert seed == "/var/lib/vps-harness/docker-seed/layer", "its files are the image's, not a copy"
+    assert seed == f"{SEED_LAYERS}/{base.id[7:23]}", "its files are the image's, not a copy"
     first.run(f"docker rmi -f {base.id}")
     assert first.run("docker images -q").stdout == ""
     first.stop()
     first.start()
     assert first.run("docker images -q").stdout == "", "a removed base stays removed after a reboot"
-    assert first.run("test -x /var/lib/vps-harness/docker-seed/layer/bin/sh", check=False).ok
+    assert first.run(f"test -x {seed}/bin/sh", check=False).ok
     second = vps_factory(docker="dind")
     assert second.run(inspect).stdout.split()[0] == base.id, "another VPS's engine is its own"
+
+
+def test_inner_images_are_in_a_dind_vps_engine_from_the_start(
+    vps_factory: Callable[..., Vps], vps_images: Images, vps_os: OsSpec
+) -> None:
+    greeter = vps_images.inner(vps_os, "greeter:1", RECIPES / "greeter")
+    assert vps_images.inner(vps_os, "greeter:1", RECIPES / "greeter") == dataclasses.replace(greeter, built=False)
+    vps = vps_factory(docker="dind", inner=[greeter])
+    listed = vps.run("docker images --format '{{.Repository}}:{{.Tag}}'").stdout.split()
+    assert sorted(listed) == sorted([vps_os.registry_ref, "greeter:1"])
+    release = vps.run(". /etc/os-release && echo $ID $VERSION_ID").stdout.strip()
+    assert vps.run("docker run --rm greeter:1").stdout == f"hello from {release}\n"
+    config = json.loads(vps.run("docker image inspect -f '{{json .Config}}' greeter:1").stdout)
+    assert "GREETING=hi there" in config["Env"] and list(config["Volumes"]) == ["/data"]
+    assert config["WorkingDir"] == "/data" and config["Cmd"] == ["cat", "/greeting"]
+    layers = vps.run("docker image inspect -f '{{len .RootFS.Layers}}' greeter:1").stdout.strip()
+    assert layers == "1", "flattened: a seed holds one-layer images"
+    if len(vps_images.base(vps_os).attrs["RootFS"]["Layers"]) == 1:
+        upper = vps.run("docker image inspect -f '{{.GraphDriver.Data.UpperDir}}' greeter:1").stdout.strip()
+        assert vps.run(f"readlink {upper}", sudo=True).stdout.strip() == f"{SEED_LAYERS}/{greeter.seed_name}"
 
 
 def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(

@@ -13,7 +13,7 @@ import pytest
 import vps_images
 from harness.config import HarnessConfig
 from harness.errors import BuildFailed, ImageUnavailable
-from harness.images import Images, VpsImage, base_reference, recipe_hash
+from harness.images import Images, InnerImage, VpsImage, base_reference, config_lines, recipe_hash
 from harness.spec import OsSpec, parse_spec
 
 
@@ -47,8 +47,8 @@ class FakeApi:
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
 
-    def build(self, *, tag: str, buildargs: dict[str, str], fileobj: Any = None, **_: Any) -> Any:
-        self.engine.calls.append(("build", tag, buildargs["BASE"]))
+    def build(self, *, tag: str, buildargs: dict[str, str] | None = None, fileobj: Any = None, **_: Any) -> Any:
+        self.engine.calls.append(("build", tag, (buildargs or {}).get("BASE") or (buildargs or {}).get("VPS", "")))
         if fileobj is not None:  # a context made in memory: keep what it holds
             with tarfile.open(fileobj=fileobj) as tar:
                 self.engine.contexts[tag] = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
@@ -178,8 +178,9 @@ def test_dind_image_is_seeded_once_on_top_of_the_vps_image(tmp_path: Path) -> No
     images, _, _ = make_images(engine, tmp_path)
     seeded: list[str] = []
 
-    def seed(plain: VpsImage) -> bytes:
+    def seed(plain: VpsImage, inner: tuple[InnerImage, ...]) -> bytes:
         seeded.append(plain.tag)
+        assert inner == ()
         return b"an engine's image store"
 
     first = images.dind(DEBIAN, seed)
@@ -189,10 +190,13 @@ def test_dind_image_is_seeded_once_on_top_of_the_vps_image(tmp_path: Path) -> No
     assert first.seeded and second.seeded and not plain.seeded
     assert first.built and not second.built and first.tag == second.tag
     assert first.tag.startswith("vps-harness/vps:debian-12-dind-") and first.tag != plain.tag
+    recipe = (vps_images.ROOT / "dind" / "Dockerfile").read_text().splitlines(keepends=True)
+    copy = f"COPY --from={plain.base} / /var/lib/vps-harness/docker-seed/layers/{plain.base[7:23]}/\n"
     assert engine.contexts[first.tag] == {
-        "Dockerfile": (vps_images.ROOT / "dind" / "Dockerfile").read_bytes(),
+        "Dockerfile": "".join([*recipe[:-1], copy, recipe[-1]]).encode(),
         "store.tar": b"an engine's image store",
     }
+    assert recipe[-1].startswith("COPY store.tar"), "each image's files come first: the store changes every seeding"
 
 
 def test_a_base_of_several_layers_gets_the_plain_image_and_says_so_once(tmp_path: Path) -> None:
@@ -200,7 +204,7 @@ def test_a_base_of_several_layers_gets_the_plain_image_and_says_so_once(tmp_path
     engine.add("debian:12", layers=3)
     images, lines, _ = make_images(engine, tmp_path)
 
-    def seed(plain: VpsImage) -> bytes:
+    def seed(plain: VpsImage, inner: tuple[InnerImage, ...]) -> bytes:
         raise AssertionError("nothing to seed from a base of several layers")
 
     tags = {images.dind(DEBIAN, seed).tag, images.dind(DEBIAN, seed).tag, images.vps(DEBIAN).tag}
@@ -260,3 +264,29 @@ def test_dind_hash_sees_its_own_folder_and_the_vps_recipe(recipes: Path) -> None
     after_dind = recipe_hash(recipes, "apt", "sha256:1", "dind")
     (recipes / "common/configure.sh").write_text("# changed\n")
     assert len({before, after_dind, recipe_hash(recipes, "apt", "sha256:1", "dind")}) == 3
+
+
+def test_config_lines_give_a_flattened_image_its_configuration_back() -> None:
+    config = {
+        "Env": ["PATH=/usr/bin:/bin", 'GREETING=a $HOME "quoted" value'],
+        "Cmd": ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"],
+        "Entrypoint": ["/usr/local/bin/setup-sshd"],
+        "ExposedPorts": {"5000/tcp": {}},
+        "Volumes": {"/var/lib/registry": {}},
+        "WorkingDir": "/srv",
+        "User": "jenkins",
+        "StopSignal": "SIGRTMIN+3",
+        "Labels": {"ignored": "yes"},
+    }
+    assert config_lines(config) == [
+        'ENV PATH="/usr/bin:/bin"',
+        'ENV GREETING="a \\$HOME \\"quoted\\" value"',
+        "EXPOSE 5000/tcp",
+        'VOLUME ["/var/lib/registry"]',
+        "WORKDIR /srv",
+        "USER jenkins",
+        "STOPSIGNAL SIGRTMIN+3",
+        'ENTRYPOINT ["/usr/local/bin/setup-sshd"]',
+        'CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]',
+    ]
+    assert config_lines({}) == []
