@@ -1,0 +1,194 @@
+"""The jenkins-slave0 flow: a bastion in front of a Docker VM, a registry, an
+nginx TLS proxy to the Docker API, and a Jenkins agent reached over SSH hops.
+
+Four VPSes of one OS on one private network::
+
+    laptop (myuser) --ssh--> host2 / docker.my.domain --ssh--> vm-with-docker (myuser)
+                      |        forced commands, syslog    \\--ssh :22000--> jenkins-slave0 (jenkins)
+                      \\--https :443 (nginx, allow laptop)--> vm-with-docker:2375 (Docker API)
+    outsider: on the same network, on no allow-list         vm-with-docker:5000 (registry)
+
+``provision(fleet, spec, variant)`` starts them and applies ``scripts/``
+(with ``templates/<variant>/``) over SSH; the result is a
+:class:`JenkinsSlave0`. ``as_written`` is the 2015 write-up's setup as it
+stands; ``hardened`` (the default) the same topology done right.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.fleet import Fleet
+from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, World, at_once
+from harness.result import CommandResult
+from harness.spec import OsSpec
+from harness.ssh import KeyPair
+from harness.vps import Vps
+
+FOLDER = Path(__file__).parent
+#: The agent image's recipe (sshd, a JRE, user jenkins).
+AGENT_RECIPE = FOLDER / "agent"
+SCRIPTS = Scripts("jenkins-slave0", FOLDER)
+#: The names of the hosts on the private network.
+BASTION_NAMES = ("host2", "docker.my.domain")
+VM_NAME = "vm-with-docker"
+#: The ports the VM publishes: SSH of the agent, the registry, the Docker API.
+AGENT_PORT, REGISTRY_PORT, API_PORT = 22000, 5000, 2375
+ROLES = {
+    "laptop": "the operator's workstation: user myuser (RSA key ~/.ssh/id_rsa), the docker CLI",
+    "host2": "the bastion (host2, docker.my.domain): hop accounts docker and jenkins_slave0, nginx on 443",
+    "vm": f"VM-with-docker ({VM_NAME}): its own engine (also on :{API_PORT}), registry :{REGISTRY_PORT}, "
+    f"jenkins-slave0 :{AGENT_PORT}",
+    "outsider": "a machine on the network that is on no allow-list",
+}
+
+
+@dataclass
+class JenkinsSlave0(World):
+    """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
+
+    #: The proxy's certificate (PEM text): what ``curl --cacert`` and the docker CLI trust.
+    cert: str = ""
+    #: The Jenkins master's key for agents (the Docker plugin template's credentials).
+    jenkins_key: KeyPair = field(default_factory=lambda: KeyPair.generate("jenkins@master"))
+
+    @property
+    def laptop(self) -> Vps:
+        return self.hosts["laptop"]
+
+    @property
+    def host2(self) -> Vps:
+        return self.hosts["host2"]
+
+    @property
+    def vm(self) -> Vps:
+        return self.hosts["vm"]
+
+    @property
+    def outsider(self) -> Vps:
+        return self.hosts["outsider"]
+
+    def laptop_ssh(self, destination: str, command: str, options: str = "", check: bool = True) -> CommandResult:
+        """Run OpenSSH on laptop as myuser: ``ssh -o BatchMode=yes OPTIONS DESTINATION COMMAND``."""
+        line = f"ssh -o BatchMode=yes {options} {shlex.quote(destination)} {shlex.quote(command)}"
+        return self.laptop.run(line, user="myuser", check=check, timeout=120)
+
+    def apply(self) -> list[Step]:
+        """Run every provisioning step again (they are idempotent); the steps, to see what changed."""
+        return apply(self)
+
+
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> JenkinsSlave0:
+    """Start the four VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r} is not one of {', '.join(VARIANTS)}")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    inner = (
+        fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),
+        fleet.images.inner(spec, "jenkins-slave0", AGENT_RECIPE),
+    )
+    vm_image = fleet.image(spec, "dind", inner)
+    plain_image = fleet.image(spec)
+    timings["images"] = time.monotonic() - started
+
+    started = time.monotonic()
+    network = fleet.network("jenkins-slave0")
+    laptop, host2, vm, outsider = at_once(
+        [
+            lambda: fleet.vps(spec, name="laptop", networks=[network], image=plain_image),
+            lambda: fleet.vps(spec, name="host2", networks=[network], aliases=BASTION_NAMES[1:], image=plain_image),
+            lambda: fleet.vps(
+                spec, name="vm", networks=[network], aliases=[VM_NAME], docker_mode="dind", image=vm_image
+            ),
+            lambda: fleet.vps(spec, name="outsider", networks=[network], image=plain_image),
+        ]
+    )
+    timings["starts"] = time.monotonic() - started
+    world = JenkinsSlave0(
+        flow="jenkins-slave0",
+        variant=variant,
+        os=spec,
+        network=network,
+        hosts={"laptop": laptop, "host2": host2, "vm": vm, "outsider": outsider},
+        roles=ROLES,
+        timings=timings,
+    )
+    apply(world)
+    return world
+
+
+def apply(world: JenkinsSlave0) -> list[Step]:
+    """Apply the flow's scripts to ``world``'s hosts, in the order their inputs need; the steps."""
+    laptop, host2, vm = world.laptop, world.host2, world.vm
+    env = {"VARIANT": world.variant}
+    steps: list[Step] = []
+
+    def timed(name: str, step: Step) -> Step:
+        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
+        steps.append(step)
+        return step
+
+    started = time.monotonic()
+    at_once([lambda: SCRIPTS.install(laptop), lambda: SCRIPTS.install(host2), lambda: SCRIPTS.install(vm)])
+    world.timings["install scripts"] = time.monotonic() - started
+
+    at_once(
+        [
+            lambda: timed("laptop", SCRIPTS.run(laptop, "laptop.sh", env)),
+            lambda: timed("host2 accounts", SCRIPTS.run(host2, "host2-accounts.sh", env)),
+        ]
+    )
+    key_type = "rsa" if world.variant == "as_written" else "ed25519"
+    myuser_pub = laptop.read_text("/home/myuser/.ssh/id_rsa.pub")
+    docker_pub = host2.read_text(f"/home/docker/.ssh/id_{key_type}.pub")
+    slave0_pub = host2.read_text(f"/home/jenkins_slave0/.ssh/id_{key_type}.pub")
+    laptop_ip = laptop.ip_on(world.network)
+    vm_ip = vm.ip_on(world.network)
+
+    at_once(
+        [
+            lambda: timed(
+                "vm",
+                SCRIPTS.run(
+                    vm,
+                    "vm.sh",
+                    {**env, "VM_IP": vm_ip},
+                    {"docker.pub": docker_pub, "agent_keys": f"{world.jenkins_key.public}\n{slave0_pub}"},
+                ),
+            ),
+            lambda: timed("host2 proxy", SCRIPTS.run(host2, "host2-proxy.sh", {**env, "LAPTOP_IP": laptop_ip})),
+        ]
+    )
+    agent_key = " ".join(vm.run("docker exec jenkins-slave0 cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2])
+    vm_key = " ".join(vm.host_key.split()[:2])
+    timed(
+        "host2 hops",
+        SCRIPTS.run(
+            host2,
+            "host2-hops.sh",
+            env,
+            {
+                "myuser.pub": myuser_pub,
+                "vm_known_hosts": f"{VM_NAME},{vm_ip} {vm_key}\n",
+                "agent_known_hosts": f"[{VM_NAME}]:{AGENT_PORT},[{vm_ip}]:{AGENT_PORT} {agent_key}\n",
+            },
+        ),
+    )
+    world.cert = host2.read_text(f"{SCRIPTS.remote}/outputs/docker.my.domain.crt")
+    host2_key = " ".join(host2.host_key.split()[:2])
+    host2_ip = host2.ip_on(world.network)
+    timed(
+        "laptop trust",
+        SCRIPTS.run(
+            laptop,
+            "laptop.sh",
+            env,
+            {"known_hosts": f"{','.join(BASTION_NAMES)},{host2_ip} {host2_key}\n", "ca.pem": world.cert},
+        ),
+    )
+    world.steps.extend(steps)
+    return steps

@@ -1,0 +1,30 @@
+#!/bin/sh
+# host2 (the bastion): the hop scripts, laptop's key authorized for each
+# account with its forced command, and the next hop's host key known.
+#   VARIANT                  as_written | hardened
+#   inputs/myuser.pub        laptop's myuser public key
+#   inputs/vm_known_hosts    VM-with-docker's host key line
+#   inputs/agent_known_hosts the jenkins-slave0 container's ([vm-with-docker]:22000)
+# shellcheck source=harness/flows/lib/common.sh
+. "$FLOW_DIR/lib/common.sh"
+
+templates="$FLOW_DIR/templates/$VARIANT"
+ensure_file /usr/local/bin/docker_ssh.sh 755 root:root < "$templates/docker_ssh.sh"
+ensure_file /usr/local/bin/jenkins_slave0_ssh.sh 755 root:root < "$templates/jenkins_slave0_ssh.sh"
+
+# As written, command= alone; hardened, restrict first (no PTY, no forwarding
+# of ports, agent or X11) and the real caller as the argument.
+options='' slave0_caller=myuser
+if [ "$VARIANT" = as_written ]; then
+    slave0_caller=jenkins
+else
+    options='restrict,'
+fi
+key=$(cat "$FLOW_DIR/inputs/myuser.pub")
+printf '%scommand="/usr/local/bin/docker_ssh.sh myuser" %s\n' "$options" "$key" |
+    ensure_file /home/docker/.ssh/authorized_keys 600 docker:docker
+printf '%scommand="/usr/local/bin/jenkins_slave0_ssh.sh %s" %s\n' "$options" "$slave0_caller" "$key" |
+    ensure_file /home/jenkins_slave0/.ssh/authorized_keys 600 jenkins_slave0:jenkins_slave0
+
+ensure_file /home/docker/.ssh/known_hosts 644 docker:docker < "$FLOW_DIR/inputs/vm_known_hosts"
+ensure_file /home/jenkins_slave0/.ssh/known_hosts 644 jenkins_slave0:jenkins_slave0 < "$FLOW_DIR/inputs/agent_known_hosts"

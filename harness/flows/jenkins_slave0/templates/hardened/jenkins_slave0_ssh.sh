@@ -1,0 +1,20 @@
+#!/bin/sh
+# jenkins_slave0_ssh.sh, hardened: the forced command of host2's
+# `jenkins_slave0` account (restrict,command="/usr/local/bin/jenkins_slave0_ssh.sh myuser").
+# The log names the real caller; the login on the jenkins-slave0 container
+# (VM-with-docker:22000) is `jenkins`, with this account's own key. The
+# client's command is never evaluated here (see docker_ssh.sh).
+set -u
+CALLER=${1:-}
+case "$CALLER" in
+myuser) ;;
+*)
+    echo "Unknown caller: ${CALLER}. Access denied."
+    exit 1
+    ;;
+esac
+logger "jenkins_slave0_ssh.sh: caller=${CALLER} host=${SSH_CLIENT%% *} command=${SSH_ORIGINAL_COMMAND:-}"
+if [ -n "${SSH_ORIGINAL_COMMAND:-}" ]; then
+    exec ssh -o BatchMode=yes -p 22000 -l jenkins -- vm-with-docker "$SSH_ORIGINAL_COMMAND"
+fi
+exec ssh -o BatchMode=yes -p 22000 -l jenkins -- vm-with-docker

@@ -1,0 +1,126 @@
+# shellcheck shell=sh
+# What every flow script sources: idempotent steps that say what they changed.
+#
+# Each step prints one line, "changed: WHAT" when it had to act or "ok: WHAT"
+# when the server was already so; a second run of a script prints only "ok:".
+# The package family's own paths and commands come from lib/apt.sh or
+# lib/rpm.sh, picked by what the server has.
+set -eu
+
+FLOW_DIR=${FLOW_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+
+changed() { echo "changed: $*"; }
+ok() { echo "ok: $*"; }
+fail() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+if command -v apt-get >/dev/null 2>&1; then
+    # shellcheck source=harness/flows/lib/apt.sh
+    . "$FLOW_DIR/lib/apt.sh"
+elif command -v yum >/dev/null 2>&1; then
+    # shellcheck source=harness/flows/lib/rpm.sh
+    . "$FLOW_DIR/lib/rpm.sh"
+else
+    fail "neither apt-get nor yum: not a package family these flows know"
+fi
+
+# ensure_packages PACKAGE...: install those not installed yet.
+ensure_packages() {
+    missing=''
+    for package in "$@"; do
+        package_installed "$package" || missing="$missing $package"
+    done
+    if [ -z "$missing" ]; then
+        ok "packages $*"
+        return
+    fi
+    # shellcheck disable=SC2086 # one word per package
+    install_packages $missing
+    changed "installed$missing"
+}
+
+# ensure_user NAME [GROUP...]: a user with a home and a login shell, in GROUPs.
+ensure_user() {
+    name=$1
+    shift
+    if id -u "$name" >/dev/null 2>&1; then
+        ok "user $name"
+    else
+        if getent group "$name" >/dev/null; then
+            # A group of that name exists (docker, made by docker.io): it becomes the user's own.
+            useradd -m -s /bin/bash -g "$name" "$name"
+        else
+            useradd -m -s /bin/bash "$name"
+        fi
+        changed "user $name"
+    fi
+    for group in "$@"; do
+        if id -nG "$name" | tr ' ' '\n' | grep -qx "$group"; then
+            ok "user $name in group $group"
+        else
+            usermod -aG "$group" "$name"
+            changed "user $name in group $group"
+        fi
+    done
+}
+
+# ensure_key USER TYPE: USER's own key pair ~/.ssh/id_TYPE (rsa: 2048 bits), made once.
+ensure_key() {
+    user=$1 type=$2
+    home=$(getent passwd "$user" | cut -d: -f6)
+    key="$home/.ssh/id_$type"
+    install -d -m 700 -o "$user" -g "$(id -gn "$user")" "$home/.ssh"
+    if [ -f "$key" ]; then
+        ok "key $key"
+        return
+    fi
+    bits=''
+    [ "$type" = rsa ] && bits='-b 2048'
+    # shellcheck disable=SC2086 # no word, or two
+    su -s /bin/sh "$user" -c "ssh-keygen -q -t $type $bits -N '' -C $user@$(hostname) -f $key"
+    changed "key $key"
+}
+
+# ensure_file DEST MODE OWNER[:GROUP] < CONTENT: DEST holds exactly CONTENT,
+# with that mode and owner. FILE_CHANGED says whether it had to write.
+ensure_file() {
+    dest=$1 mode=$2 owner=$3
+    tmp=$(mktemp)
+    cat > "$tmp"
+    FILE_CHANGED=no
+    if [ -f "$dest" ] && cmp -s "$tmp" "$dest" &&
+        [ "$(stat -c '%a %U' "$dest")" = "$(printf '%o' "0$mode") ${owner%%:*}" ]; then
+        ok "file $dest"
+    else
+        install -D -m "$mode" -o "${owner%%:*}" -g "${owner#*:}" "$tmp" "$dest"
+        # shellcheck disable=SC2034 # the caller reads it
+        FILE_CHANGED=yes
+        changed "file $dest"
+    fi
+    rm -f "$tmp"
+}
+
+# ensure_rendered DEST MODE OWNER TEMPLATE NAME=VALUE...: DEST holds the
+# rendered template (see render, ensure_file); FILE_CHANGED as ensure_file.
+ensure_rendered() {
+    dest=$1 mode=$2 owner=$3
+    shift 3
+    rendered=$(mktemp)
+    render "$@" > "$rendered"
+    ensure_file "$dest" "$mode" "$owner" < "$rendered"
+    rm -f "$rendered"
+}
+
+# render TEMPLATE NAME=VALUE...: the template with each @NAME@ replaced by VALUE.
+render() {
+    template=$1
+    shift
+    script=''
+    for pair in "$@"; do
+        value=$(printf '%s' "${pair#*=}" | sed 's/[\\|&]/\\&/g')
+        script="${script}s|@${pair%%=*}@|${value}|g;"
+    done
+    sed "$script" "$template"
+}

@@ -1,0 +1,144 @@
+"""What every flow shares: a world of VPSes on a private network, and the
+scripts that provision it, copied to each server and run there as root.
+
+A script prints ``changed: WHAT`` for each thing it had to do and ``ok:
+WHAT`` for each thing that was already so (``lib/common.sh``); a second
+run changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import tarfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from docker.models.networks import Network
+
+from harness.errors import HarnessError
+from harness.result import CommandResult
+from harness.spec import OsSpec
+from harness.vps import Vps
+
+FLOWS = Path(__file__).parent
+#: The shell library every flow's scripts source.
+LIB = FLOWS / "lib"
+#: The registry:2 look-alike's recipe (see :meth:`harness.images.Images.inner`).
+REGISTRY_RECIPE = FLOWS / "images" / "registry"
+#: Where a flow's files go on a server.
+REMOTE_ROOT = "/opt/vps-flows"
+#: The variants of a flow: the write-up's setup as it stands, and done right.
+VARIANTS = ("hardened", "as_written")
+
+T = TypeVar("T")
+
+
+class ProvisioningFailed(HarnessError):
+    """A flow's script failed on a server: which, where, and its last lines."""
+
+    def __init__(self, host: str, script: str, result: CommandResult) -> None:
+        self.host = host
+        self.script = script
+        self.result = result
+        output = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        super().__init__(
+            f"{script} on {host} failed (exit {result.exit_status}); its last lines:\n" + "\n".join(output)
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One script's run on one server: what it changed, and how long it took."""
+
+    host: str
+    script: str
+    changed: tuple[str, ...]
+    seconds: float
+    output: str
+
+
+class Scripts:
+    """A flow's folder (``scripts/``, ``templates/`` and the shared ``lib/``) on its servers."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name = name
+        self.folder = folder
+        self.remote = f"{REMOTE_ROOT}/{name}"
+
+    def _archive(self) -> bytes:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tar:
+            tar.add(LIB, "lib")
+            for part in ("scripts", "templates"):
+                if (self.folder / part).is_dir():
+                    tar.add(self.folder / part, part, filter=lambda info: None if "__pycache__" in info.name else info)
+        return data.getvalue()
+
+    def install(self, vps: Vps) -> None:
+        """Copy the flow's files to ``vps`` (root's, under ``REMOTE_ROOT/<flow>``), replacing older ones."""
+        remote = shlex.quote(self.remote)
+        vps.run(
+            f"rm -rf {remote}/lib {remote}/scripts {remote}/templates && mkdir -p {remote} "
+            f"&& tar -x --no-same-owner -C {remote}",
+            sudo=True,
+            stdin=[self._archive()],
+        )
+
+    def run(
+        self, vps: Vps, script: str, env: dict[str, str] | None = None, inputs: dict[str, str] | None = None
+    ) -> Step:
+        """Run ``scripts/<script>`` on ``vps`` as root, with ``env`` and ``inputs`` (files under ``inputs/``).
+
+        Raises :class:`ProvisioningFailed` with its output when it fails.
+        """
+        for name, text in (inputs or {}).items():
+            vps.put_text(text, f"{self.remote}/inputs/{name}", mode=0o600)
+        started = time.monotonic()
+        result = vps.run(
+            f"sh {shlex.quote(self.remote)}/scripts/{script}",
+            sudo=True,
+            env={"FLOW_DIR": self.remote, **(env or {})},
+            check=False,
+            timeout=900,
+        )
+        if not result.ok:
+            raise ProvisioningFailed(vps.name, script, result)
+        changed = tuple(line[9:] for line in result.stdout.splitlines() if line.startswith("changed: "))
+        return Step(vps.name, script, changed, time.monotonic() - started, result.stdout)
+
+
+def at_once(calls: Iterable[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` concurrently (each on its own servers); their results, or the first error once all are done."""
+    calls = list(calls)
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+
+@dataclass
+class World:
+    """VPSes of one OS on one private network, provisioned by a flow."""
+
+    flow: str
+    variant: str
+    os: OsSpec
+    network: Network
+    hosts: dict[str, Vps]
+    #: What runs on each host, for people (``world up`` prints it).
+    roles: dict[str, str]
+    steps: list[Step] = field(default_factory=list)
+    #: Seconds per phase of the provisioning (images, starts, each step).
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Per host: a pasteable ssh line and what runs there."""
+        lines = [f"{self.flow} world ({self.variant}) on {self.os}, network {self.network.name}:"]
+        for name, vps in self.hosts.items():
+            lines.append(f"  {name}: {self.roles.get(name, '')}")
+            lines.append(f"    {vps.ssh_command()}")
+        return "\n".join(lines)
