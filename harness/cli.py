@@ -22,7 +22,7 @@ from harness.images import Images
 from harness.launch import INIT_COMMANDS
 from harness.reaper import KEPT_PREFIX, owner_alive, sweep
 from harness.spec import SUPPORTED, parse_spec, parse_specs
-from harness.standalone import Standalone
+from harness.standalone import Standalone, worlds
 
 
 def _images_build(args: argparse.Namespace) -> int:
@@ -132,6 +132,26 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _world_up(args: argparse.Namespace) -> int:
+    offered = worlds()
+    if args.name not in offered:
+        known = ", ".join(sorted(offered)) or "none (install vps-harness with its flows)"
+        raise HarnessError(f"no world named {args.name!r}; the worlds are: {known}")
+    spec = parse_spec(args.os)
+    desk = _standalone()
+    started = time.monotonic()
+    world = desk.world_up(Images(desk.client), args.name, offered[args.name], spec, args.variant)
+    print(world.describe())
+    print(f"up in {time.monotonic() - started:.1f} s; `vps-harness world down {args.name}` removes it")
+    return 0
+
+
+def _world_down(args: argparse.Namespace) -> int:
+    removed = _standalone().world_down(args.name)
+    print(f"removed world {args.name}: {', '.join(removed)}")
+    return 0
+
+
 def _gc(args: argparse.Namespace) -> int:
     desk = _standalone()
     swept = sweep(desk.client, everything=args.all, spare_kept=False)
@@ -213,6 +233,17 @@ def parser() -> argparse.ArgumentParser:
         "socket mode needs a live process: pytest's vps_factory)",
     )
     up.set_defaults(run=_up)
+    world = commands.add_parser("world", help="provisioned worlds of several VPSes (the flows)").add_subparsers(
+        dest="world", required=True
+    )
+    world_up = world.add_parser("up", help="start and provision world NAME, and print how to reach each host")
+    world_up.add_argument("name", metavar="NAME", help="e.g. jenkins-slave0")
+    world_up.add_argument("--os", default="debian:12", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
+    world_up.add_argument("--variant", default="hardened", help="the setup: hardened (default) or as_written")
+    world_up.set_defaults(run=_world_up)
+    world_down = world.add_parser("down", help="remove world NAME")
+    world_down.add_argument("name", metavar="NAME")
+    world_down.set_defaults(run=_world_down)
     commands.add_parser("ls", help="every VPS container of vps-harness, with its owner").set_defaults(run=_ls)
     ssh = commands.add_parser("ssh", help="log in to a VPS made by `up`, or run COMMAND on it")
     ssh.add_argument("name", metavar="NAME")

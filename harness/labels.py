@@ -23,6 +23,11 @@ INIT = f"{PREFIX}.init"
 #: On VPS containers: its Docker mode (none, dind, socket).
 DOCKER = f"{PREFIX}.docker"
 
+#: On the VPSes and network of a world made by ``vps-harness world up``: its name.
+WORLD = f"{PREFIX}.world"
+#: On a world's VPSes and network: which CLI state directory (key) made it.
+STATE = f"{PREFIX}.state"
+
 #: On what belongs to one VPS (its DinD volume; what a socket-mode VPS made
 #: through the host's engine): the VPS's container name.
 PARENT = f"{PREFIX}.parent"

@@ -9,10 +9,15 @@ no process, reached with a key kept in the cache, removed by ``down`` or
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import socket
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Protocol
 
 import docker
 from docker.models.containers import Container
@@ -37,6 +42,27 @@ class NoSuchVps(HarnessError):
     """No VPS made by ``vps-harness up`` has that name."""
 
 
+class World(Protocol):
+    """What a provisioned world gives the CLI (``harness.flows.world.World`` is one)."""
+
+    def describe(self) -> str: ...
+
+
+#: A world's provisioning: ``provision(fleet, spec, variant)``, found by entry point (group ``WORLDS``).
+Provision = Callable[[Fleet, OsSpec, str], World]
+#: The entry point group of worlds ``vps-harness world up NAME`` can make (the flows register theirs).
+WORLDS = "vps_harness.worlds"
+
+
+def worlds() -> dict[str, Provision]:
+    """The worlds installed packages offer, by name."""
+    if sys.version_info >= (3, 10):
+        offered = list(entry_points(group=WORLDS))
+    else:  # Python 3.9's entry_points() takes no group and maps groups to lists
+        offered = list(entry_points().get(WORLDS, []))
+    return {entry.name: entry.load() for entry in offered}
+
+
 def container_name(name: str) -> str:
     """The container of the CLI's VPS ``name`` (also its ssh_config alias)."""
     return f"{labels.PREFIX}-{name}"
@@ -49,6 +75,9 @@ class Standalone:
         self.client = client
         self.state_dir = state_dir
         self.identity = Identity.at(state_dir, comment=f"{labels.PREFIX}-cli")
+        #: Which state directory (and so which key) a world belongs to: worlds of
+        #: the same name from two state directories are two worlds.
+        self.state_id = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
     def _fleet(self, images: Images) -> Fleet:
         """A fleet whose VPSes belong to no process (no pid label) and outlive it."""
@@ -118,6 +147,53 @@ class Standalone:
     def forget_removed(self) -> None:
         """Delete the staged keys and known_hosts of CLI VPSes that no longer exist."""
         self.identity.forget_all_but({c.name for c in self.containers()})
+
+    # -- worlds ---------------------------------------------------------------
+
+    def world_containers(self, name: str | None = None) -> list[Container]:
+        """The VPS containers of world ``name`` (of every world, with None)."""
+        selector = [
+            f"{labels.SESSION}={SESSION}",
+            f"{labels.STATE}={self.state_id}",
+            labels.WORLD if name is None else f"{labels.WORLD}={name}",
+        ]
+        return list(self.client.containers.list(all=True, filters={"label": selector}, ignore_removed=True))
+
+    def world_up(self, images: Images, name: str, provision: Provision, spec: OsSpec, variant: str) -> World:
+        """Make world ``name`` of ``spec`` (its VPSes outlive this process); on failure remove what was made."""
+        if self.world_containers(name):
+            raise HarnessError(f"world {name} is up already; `vps-harness world down {name}` removes it")
+        owner = {
+            labels.SESSION: SESSION,
+            labels.HOST: socket.gethostname(),
+            labels.WORLD: name,
+            labels.STATE: self.state_id,
+        }
+        session = f"{SESSION}-{labels.new_session_id()[:8]}"  # container names unique across state dirs
+        fleet = Fleet(
+            self.client, images, session=session, identity=self.identity, owner_labels=owner, progress=images.progress
+        )
+        try:
+            world = provision(fleet, spec, variant)
+        except BaseException:
+            fleet.close()
+            raise
+        for vps in fleet.vpses:
+            vps.close()
+        return world
+
+    def world_down(self, name: str) -> list[str]:
+        """Remove world ``name``'s VPSes, network and volumes; the names of its VPSes."""
+        chosen = self.world_containers(name)
+        if not chosen:
+            up = sorted({c.labels.get(labels.WORLD, "?") for c in self.world_containers()})
+            which = f"there are: {', '.join(up)}" if up else "there are none"
+            raise NoSuchVps(f"no world named {name!r} is up; {which}")
+        selector = [f"{labels.SESSION}={SESSION}", f"{labels.STATE}={self.state_id}", f"{labels.WORLD}={name}"]
+        remove_labelled(self.client, {"label": selector})
+        for container in chosen:
+            self.identity.forget(container.name)
+        return sorted(c.labels.get(labels.NAME, c.name) for c in chosen)
 
     def _which(self) -> str:
         names = sorted(c.labels.get(labels.NAME, "?") for c in self.containers())

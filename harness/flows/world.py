@@ -38,6 +38,13 @@ VARIANTS = ("hardened", "as_written")
 T = TypeVar("T")
 
 
+class UnknownVariant(HarnessError, ValueError):
+    """A variant a flow does not have."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"variant {value!r} is not one of {', '.join(VARIANTS)}")
+
+
 class ProvisioningFailed(HarnessError):
     """A flow's script failed on a server: which, where, and its last lines."""
 

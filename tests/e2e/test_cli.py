@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -21,9 +22,9 @@ CLI = str(Path(sys.executable).with_name("vps-harness"))
 PRETTY = {"ubuntu": "Ubuntu", "debian": "Debian GNU/Linux", "centos": "CentOS Linux", "rockylinux": "Rocky Linux"}
 
 
-def cli(*args: str, cache: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cache: Path, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "VPS_HARNESS_CACHE_DIR": str(cache), "HOME": str(cache)}
-    run = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=180)
+    run = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
     if check:
         assert run.returncode == 0, run.stdout + run.stderr
     return run
@@ -93,3 +94,44 @@ def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
     assert not vps_engine.volumes.list(filters={"name": volume})
     socket = cli("up", str(spec), "--docker", "socket", cache=tmp_path, check=False)
     assert socket.returncode == 2 and "invalid choice: 'socket' (choose from 'none', 'dind')" in socket.stderr
+
+
+def test_world_up_prints_working_ssh_lines_and_down_removes_everything(
+    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
+) -> None:
+    up = cli("world", "up", "jenkins-slave0", "--os", str(spec), cache=tmp_path, timeout=600)
+    try:
+        assert f"jenkins-slave0 world (hardened) on {spec}" in up.stdout
+        hosts = re.findall(r"^  (\w+): .*\n    (ssh .*)$", up.stdout, re.M)
+        assert [host for host, _ in hosts] == ["laptop", "host2", "vm", "outsider"]
+        laptop = dict(hosts)["laptop"]
+        hop = subprocess.run(
+            [*laptop.split(), "-o", "BatchMode=yes", "sudo -u myuser ssh -o BatchMode=yes docker@host2 hostname"],
+            capture_output=True,
+            text=True,
+        )
+        assert hop.stdout == "vm\n", hop.stderr
+        again = cli("world", "up", "jenkins-slave0", "--os", str(spec), cache=tmp_path, check=False)
+        assert again.returncode == 1 and "world jenkins-slave0 is up already" in again.stderr
+    finally:
+        down = cli("world", "down", "jenkins-slave0", cache=tmp_path)
+    assert down.stdout == "removed world jenkins-slave0: host2, laptop, outsider, vm\n"
+    state = hashlib.sha256(str((tmp_path / "cli").resolve()).encode()).hexdigest()[:12]
+    mine = {"label": [f"{labels.WORLD}=jenkins-slave0", f"{labels.STATE}={state}"]}
+    assert vps_engine.containers.list(all=True, filters=mine) == []
+    assert vps_engine.networks.list(filters=mine) == [] and vps_engine.volumes.list(filters=mine) == []
+
+
+def test_world_refuses_what_it_does_not_know_in_one_sentence(tmp_path: Path) -> None:
+    unknown = cli("world", "up", "nosuch", cache=tmp_path, check=False)
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "vps-harness: no world named 'nosuch'; the worlds are: jenkins-slave0\n",
+    )
+    variant = cli("world", "up", "jenkins-slave0", "--variant", "sloppy", cache=tmp_path, check=False)
+    assert (variant.returncode, variant.stderr) == (
+        1,
+        "vps-harness: variant 'sloppy' is not one of hardened, as_written\n",
+    )
+    missing = cli("world", "down", "jenkins-slave0", cache=tmp_path, check=False)
+    assert missing.returncode == 1 and "no world named 'jenkins-slave0' is up; there are none" in missing.stderr

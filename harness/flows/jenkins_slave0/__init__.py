@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.fleet import Fleet
-from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, World, at_once
+from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, UnknownVariant, World, at_once
 from harness.result import CommandResult
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
@@ -84,7 +84,7 @@ class JenkinsSlave0(World):
 def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> JenkinsSlave0:
     """Start the four VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant={variant!r} is not one of {', '.join(VARIANTS)}")
+        raise UnknownVariant(variant)
     timings: dict[str, float] = {}
     started = time.monotonic()
     inner = (
