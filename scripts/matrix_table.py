@@ -1,0 +1,52 @@
+"""Write the OS x check table of `make matrix` into README.md, from one junit XML per OS.
+
+    python scripts/matrix_table.py DIR README.md
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+START, END = "<!-- matrix:start -->", "<!-- matrix:end -->"
+
+
+def outcome(case: ET.Element) -> str:
+    for kind, word in (("failure", "FAIL"), ("error", "ERROR"), ("skipped", "skip")):
+        found = case.find(kind)
+        if found is not None:
+            reason = (found.get("message") or "").splitlines()[0][:90] if found.get("message") else ""
+            return f"{word}: {reason}" if reason else word
+    return "pass"
+
+
+def main(directory: str, readme: str) -> int:
+    results: dict[str, dict[str, str]] = {}
+    checks: list[str] = []
+    for xml in sorted(Path(directory).glob("*.xml")):
+        spec = re.sub(r"^(ubuntu|debian|centos|rockylinux)-", r"\1:", xml.stem)
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            check = re.sub(r"^test_|\[.*\]$", "", case.get("name", ""))
+            if check not in checks:
+                checks.append(check)
+            results.setdefault(spec, {})[check] = outcome(case)
+    lines = ["| check | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+    for check in checks:
+        cells = [results[spec].get(check, "-").replace("|", "/") for spec in results]
+        lines.append(f"| {check.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    text = Path(readme).read_text()
+    if START not in text or END not in text:
+        print(f"matrix_table: {readme} has no {START} ... {END} markers", file=sys.stderr)
+        return 1
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    Path(readme).write_text(f"{head}{START}\n" + "\n".join(lines) + f"\n{END}{tail}")
+    failed = sum(cell.startswith(("FAIL", "ERROR")) for spec in results.values() for cell in spec.values())
+    print(f"matrix_table: {len(checks)} checks on {len(results)} OSes, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
