@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+
+import pytest
+
+from harness.errors import ImageUnavailable
+from harness.spec import OsSpec
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without the outer pytest's (xdist worker ids and the like), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
     return {**env, **extra}
+
+
+@contextlib.contextmanager
+def images_or_skip(spec: OsSpec) -> Iterator[None]:
+    """Skip, saying what is missing, where ``spec``'s images cannot be had on this machine (an rpm-family
+    base without a registry), as ``vps_factory`` does; a bootstrappable OS's failure stays a failure."""
+    try:
+        yield
+    except ImageUnavailable as e:
+        if spec.can_bootstrap:
+            raise
+        pytest.skip(f"no {spec} images on this machine: {e}")

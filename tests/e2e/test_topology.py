@@ -21,6 +21,7 @@ from harness.errors import VpsNotReady
 from harness.images import SEED_LAYERS, Images
 from harness.spec import OsSpec
 from harness.vps import Vps
+from tests.e2e.environment import images_or_skip
 
 pytestmark = pytest.mark.docker
 
@@ -64,7 +65,8 @@ def test_dind_builds_from_its_own_base_and_publishes_a_port(vps: Vps, vps_os: Os
 def test_dind_vps_starts_with_its_base_loaded_in_place(
     vps_factory: Callable[..., Vps], vps_images: Images, vps_os: OsSpec
 ) -> None:
-    base = vps_images.base(vps_os)
+    with images_or_skip(vps_os):
+        base = vps_images.base(vps_os)
     layers = len(base.attrs["RootFS"]["Layers"])
     if layers != 1:
         pytest.skip(f"{vps_os}'s base has {layers} layers: its DinD VPSes load it at start, not in place")
@@ -89,7 +91,8 @@ def test_dind_vps_starts_with_its_base_loaded_in_place(
 def test_inner_images_are_in_a_dind_vps_engine_from_the_start(
     vps_factory: Callable[..., Vps], vps_images: Images, vps_os: OsSpec
 ) -> None:
-    greeter = vps_images.inner(vps_os, "greeter:1", RECIPES / "greeter")
+    with images_or_skip(vps_os):
+        greeter = vps_images.inner(vps_os, "greeter:1", RECIPES / "greeter")
     assert vps_images.inner(vps_os, "greeter:1", RECIPES / "greeter") == dataclasses.replace(greeter, built=False)
     vps = vps_factory(docker="dind", inner=[greeter])
     listed = vps.run("docker images --format '{{.Repository}}:{{.Tag}}'").stdout.split()
