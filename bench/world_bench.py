@@ -24,8 +24,8 @@ from vps_bench import Line, bench_fleet, bench_parser, report
 
 from harness.engine import docker_client
 from harness.fleet import Fleet
-from harness.flows.jenkins_slave0 import AGENT_RECIPE, JenkinsSlave0, provision
-from harness.flows.world import REGISTRY_RECIPE, at_once
+from harness.flows.jenkins_slave0 import JenkinsSlave0, inner_images, provision
+from harness.flows.world import at_once
 from harness.images import Images
 from harness.spec import OsSpec
 
@@ -38,10 +38,7 @@ WORLD_RATIO = 8.0
 
 def four_started(fleet: Fleet, spec: OsSpec) -> float:
     """The baseline: the world's four VPSes (the VM with its seeded engine) started, nothing provisioned."""
-    inner = (
-        fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),
-        fleet.images.inner(spec, "jenkins-slave0", AGENT_RECIPE),
-    )
+    inner = inner_images(fleet.images, spec)
     started = time.monotonic()
     network = fleet.network("baseline")
     at_once(

@@ -41,7 +41,8 @@ def seed_base(vps: Vps, image: VpsImage) -> None:
         load_image(vps, reference)
         if reference != name:
             loaded, wanted_name = shlex.quote(reference), shlex.quote(name)
-            vps.run(f"docker tag {loaded} {wanted_name} && docker rmi {loaded} >/dev/null")
+            untag = f" && docker rmi {loaded} >/dev/null" if not reference.startswith("sha256:") else ""
+            vps.run(f"docker tag {loaded} {wanted_name}{untag}")
 
 
 def docker_store(vps: Vps, image: VpsImage) -> bytes:

@@ -105,13 +105,14 @@ class Fleet:
         aliases: tuple[str, ...],
         publish_ssh: bool,
         container_name: str | None = None,
+        owner: dict[str, str] | None = None,
     ) -> Vps:
         return Vps.create(
             self.client,
             image,
             name=name,
             container_name=container_name or self._unique(f"vps-{name}"),
-            owner_labels=self.owner_labels,
+            owner_labels=owner or self.owner_labels,
             identity=self.identity,
             init=init,
             docker_mode=docker_mode,
@@ -135,7 +136,8 @@ class Fleet:
     def docker_store(self, image: VpsImage, inner: tuple[InnerImage, ...] = ()) -> bytes:
         """The image store of a DinD VPS of ``image`` that loaded its base and ``inner``: the seed of a DinD image."""
         wanted = dataclasses.replace(image, inner=inner)
-        seeder = self._create(wanted, "seed", "systemd", "dind", (), (), True)
+        # Owned by this process whoever owns the fleet: the reaper removes it if the process dies while seeding.
+        seeder = self._create(wanted, "seed", "systemd", "dind", (), (), True, owner=labels.owner_labels(self.session))
         try:
             return seeder.docker_store(wanted)
         finally:

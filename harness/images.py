@@ -13,6 +13,7 @@ workers, the CLI) build each image once while the others wait.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -23,6 +24,7 @@ import shlex
 import shutil
 import tarfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -341,8 +343,9 @@ class Images:
         ``recipe`` is a build context whose Dockerfile is
         ``<package family>/Dockerfile`` (or ``Dockerfile``) and starts
         ``ARG BASE`` / ``FROM ${BASE}``: it builds on the VPS's own base. The
-        result is flattened to one layer with the same configuration (CMD,
-        ENV, VOLUME, ...), so a DinD image can seed it at no cost per VPS
+        result is flattened to one layer with its ENV, EXPOSE, VOLUME,
+        WORKDIR, USER, STOPSIGNAL, ENTRYPOINT and CMD (not HEALTHCHECK,
+        SHELL, ONBUILD or its labels), so a DinD image can seed it at no cost per VPS
         (:meth:`dind` with ``inner``). Its host tag is a hash of the recipe's
         files, the name and the base.
         """
@@ -370,7 +373,8 @@ class Images:
     ) -> Image:
         base_ref = base.tags[0] if base.tags else base.id
         relative = dockerfile.relative_to(recipe).as_posix()
-        layered = f"{tag}-layers"
+        # Its own name per build: builders under other cache directories (other locks) may build the same.
+        layered = f"{tag}-layers{uuid.uuid4().hex[:8]}"
         reproduce = (
             f"docker build --build-arg BASE={base_ref} -f {shlex.quote(str(dockerfile))} {shlex.quote(str(recipe))}"
         )
@@ -379,7 +383,7 @@ class Images:
             spec, layered, INNER, reproduce, path=str(recipe), dockerfile=relative, buildargs={"BASE": base_ref}
         )
         try:
-            flat = f"FROM scratch\nCOPY --from={built.id} / /\n" + "".join(
+            flat = f"FROM scratch\nCOPY --from={layered} / /\n" + "".join(
                 f"{line}\n" for line in config_lines(built.attrs.get("Config") or {})
             )
             context = io.BytesIO()
@@ -393,7 +397,8 @@ class Images:
                 spec, tag, INNER, reproduce, fileobj=context, custom_context=True, extra_labels=extra
             )
         finally:
-            self.client.images.remove(built.id, force=True)
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                self.client.images.remove(layered)  # this build's name; the layers go with the last one
 
     def _run_build(
         self,
@@ -495,9 +500,10 @@ class Images:
             return False
         found = image.labels or {}
         if kind == INNER:
-            recipe = Path(found.get(labels.RECIPE, ""))
-            name = found.get(labels.INNER_NAME, "")
-            return recipe.is_dir() and self.inner_tag(spec, base, name, recipe) in image.tags
+            if not found.get(labels.RECIPE) or not found.get(labels.INNER_NAME):
+                return False
+            recipe = Path(found[labels.RECIPE])
+            return recipe.is_dir() and self.inner_tag(spec, base, found[labels.INNER_NAME], recipe) in image.tags
         if kind == DIND and found.get(labels.INNER):
             inner = []
             for tag in found[labels.INNER].split():
@@ -532,7 +538,7 @@ def config_lines(config: dict[str, object]) -> list[str]:
     """
     env = [str(entry).partition("=") for entry in config.get("Env") or []]  # type: ignore[attr-defined]
     # A Dockerfile substitutes $VARIABLES in ENV, WORKDIR, USER and STOPSIGNAL.
-    lines = [f"ENV {key}={json.dumps(value)}".replace("$", "\\$") for key, _, value in env]
+    lines = [f"ENV {key}={json.dumps(value, ensure_ascii=False)}".replace("$", "\\$") for key, _, value in env]
     lines += [f"EXPOSE {port}" for port in sorted(config.get("ExposedPorts") or {})]  # type: ignore[call-overload]
     if config.get("Volumes"):
         lines.append(f"VOLUME {json.dumps(sorted(config['Volumes']))}")  # type: ignore[call-overload]
@@ -541,7 +547,7 @@ def config_lines(config: dict[str, object]) -> list[str]:
             lines.append(f"{instruction} {config[key]}".replace("$", "\\$"))
     for key, instruction in (("Entrypoint", "ENTRYPOINT"), ("Cmd", "CMD")):
         if config.get(key):
-            lines.append(f"{instruction} {json.dumps(config[key])}")
+            lines.append(f"{instruction} {json.dumps(config[key], ensure_ascii=False)}")
     return lines
 
 

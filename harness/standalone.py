@@ -120,7 +120,8 @@ class Standalone:
     def containers(self) -> list[Container]:
         """The CLI's VPS containers, running or not."""
         mine = {"label": f"{labels.SESSION}={SESSION}"}
-        return list(self.client.containers.list(all=True, filters=mine, ignore_removed=True))
+        found = self.client.containers.list(all=True, filters=mine, ignore_removed=True)
+        return [c for c in found if labels.WORLD not in c.labels]  # a world's VPSes are `world down`'s
 
     def get(self, name: str) -> Vps:
         """The running VPS ``name``, ready to use."""

@@ -13,6 +13,8 @@ import docker
 import pytest
 
 from harness import labels
+from harness.fleet import Fleet
+from harness.flows.jenkins_slave0 import inner_images
 from harness.spec import OsSpec
 
 pytestmark = pytest.mark.docker
@@ -97,8 +99,11 @@ def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
 
 
 def test_world_up_prints_working_ssh_lines_and_down_removes_everything(
-    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
+    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient, vps_fleet: Fleet
 ) -> None:
+    # The world's images first, as the suite's other images are (vps_prepared): the CLI's own
+    # cache directory has its own locks, and no test may depend on another having built them.
+    vps_fleet.image(spec, "dind", inner_images(vps_fleet.images, spec))
     up = cli("world", "up", "jenkins-slave0", "--os", str(spec), cache=tmp_path, timeout=600)
     try:
         assert f"jenkins-slave0 world (hardened) on {spec}" in up.stdout

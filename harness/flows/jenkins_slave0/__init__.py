@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.fleet import Fleet
 from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, UnknownVariant, World, at_once
+from harness.images import Images, InnerImage
 from harness.result import CommandResult
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
@@ -81,16 +82,18 @@ class JenkinsSlave0(World):
         return apply(self)
 
 
+def inner_images(images: Images, spec: OsSpec) -> tuple[InnerImage, ...]:
+    """The images VM-with-docker's engine holds from the start: the registry:2 look-alike and the agent."""
+    return (images.inner(spec, "registry:2", REGISTRY_RECIPE), images.inner(spec, "jenkins-slave0", AGENT_RECIPE))
+
+
 def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> JenkinsSlave0:
     """Start the four VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant)
     timings: dict[str, float] = {}
     started = time.monotonic()
-    inner = (
-        fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),
-        fleet.images.inner(spec, "jenkins-slave0", AGENT_RECIPE),
-    )
+    inner = inner_images(fleet.images, spec)
     vm_image = fleet.image(spec, "dind", inner)
     plain_image = fleet.image(spec)
     timings["images"] = time.monotonic() - started

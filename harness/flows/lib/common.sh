@@ -49,8 +49,9 @@ ensure_user() {
         ok "user $name"
     else
         if getent group "$name" >/dev/null; then
-            # A group of that name exists (docker, made by docker.io): it becomes the user's own.
-            useradd -m -s /bin/bash -g "$name" "$name"
+            # A group of that name exists (docker, made by docker.io): never join it
+            # (it opens the Docker socket); the account's group is `users`.
+            useradd -m -s /bin/bash -N -g users "$name"
         else
             useradd -m -s /bin/bash "$name"
         fi
@@ -71,7 +72,7 @@ ensure_key() {
     user=$1 type=$2
     home=$(getent passwd "$user" | cut -d: -f6)
     key="$home/.ssh/id_$type"
-    install -d -m 700 -o "$user" -g "$(id -gn "$user")" "$home/.ssh"
+    ensure_dir "$home/.ssh" 700 "$user:$(id -gn "$user")"
     if [ -f "$key" ]; then
         ok "key $key"
         return
@@ -91,7 +92,7 @@ ensure_file() {
     cat > "$tmp"
     FILE_CHANGED=no
     if [ -f "$dest" ] && cmp -s "$tmp" "$dest" &&
-        [ "$(stat -c '%a %U' "$dest")" = "$(printf '%o' "0$mode") ${owner%%:*}" ]; then
+        [ "$(stat -c '%a %U:%G' "$dest")" = "$(printf '%o' "0$mode") $owner" ]; then
         ok "file $dest"
     else
         install -D -m "$mode" -o "${owner%%:*}" -g "${owner#*:}" "$tmp" "$dest"
@@ -100,6 +101,16 @@ ensure_file() {
         changed "file $dest"
     fi
     rm -f "$tmp"
+}
+
+# ensure_dir DIR MODE OWNER:GROUP: a directory with that mode and owner.
+ensure_dir() {
+    if [ -d "$1" ] && [ "$(stat -c '%a %U:%G' "$1")" = "$(printf '%o' "0$2") $3" ]; then
+        ok "directory $1"
+    else
+        install -d -m "$2" -o "${3%%:*}" -g "${3#*:}" "$1"
+        changed "directory $1"
+    fi
 }
 
 # ensure_rendered DEST MODE OWNER TEMPLATE NAME=VALUE...: DEST holds the

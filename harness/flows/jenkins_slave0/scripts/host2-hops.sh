@@ -21,10 +21,12 @@ else
     options='restrict,'
 fi
 key=$(cat "$FLOW_DIR/inputs/myuser.pub")
+docker_owner="docker:$(id -gn docker)"
+slave0_owner="jenkins_slave0:$(id -gn jenkins_slave0)"
 printf '%scommand="/usr/local/bin/docker_ssh.sh myuser" %s\n' "$options" "$key" |
-    ensure_file /home/docker/.ssh/authorized_keys 600 docker:docker
+    ensure_file /home/docker/.ssh/authorized_keys 600 "$docker_owner"
 printf '%scommand="/usr/local/bin/jenkins_slave0_ssh.sh %s" %s\n' "$options" "$slave0_caller" "$key" |
-    ensure_file /home/jenkins_slave0/.ssh/authorized_keys 600 jenkins_slave0:jenkins_slave0
+    ensure_file /home/jenkins_slave0/.ssh/authorized_keys 600 "$slave0_owner"
 
-ensure_file /home/docker/.ssh/known_hosts 644 docker:docker < "$FLOW_DIR/inputs/vm_known_hosts"
-ensure_file /home/jenkins_slave0/.ssh/known_hosts 644 jenkins_slave0:jenkins_slave0 < "$FLOW_DIR/inputs/agent_known_hosts"
+ensure_file /home/docker/.ssh/known_hosts 644 "$docker_owner" < "$FLOW_DIR/inputs/vm_known_hosts"
+ensure_file /home/jenkins_slave0/.ssh/known_hosts 644 "$slave0_owner" < "$FLOW_DIR/inputs/agent_known_hosts"

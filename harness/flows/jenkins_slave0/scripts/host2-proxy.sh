@@ -15,19 +15,21 @@ if [ -f "$crt" ] && [ -f "$key" ]; then
     ok "certificate $crt"
 else
     mkdir -p "$SSL_DIR/certs" "$SSL_DIR/private"
+    # umask 077: OpenSSL before 1.1 writes the key with the umask's mode.
     if [ "$VARIANT" = as_written ]; then
         # The CN only, as in 2015: Go clients (the docker CLI) refuse it since Go 1.15.
-        openssl req -x509 -nodes -days 365 -newkey rsa:2048 -subj /CN=docker.my.domain \
-            -keyout "$key" -out "$crt" 2>/dev/null
+        (umask 077 && openssl req -x509 -nodes -days 365 -newkey rsa:2048 -subj /CN=docker.my.domain \
+            -keyout "$key" -out "$crt" 2>/dev/null)
     else
-        openssl req -x509 -nodes -days 365 -newkey rsa:2048 -config "$templates/openssl.cnf" \
-            -keyout "$key" -out "$crt" 2>/dev/null
+        (umask 077 && openssl req -x509 -nodes -days 365 -newkey rsa:2048 -config "$templates/openssl.cnf" \
+            -keyout "$key" -out "$crt" 2>/dev/null)
     fi
-    chmod 600 "$key"
+    chmod 644 "$crt"
     changed "certificate $crt"
 fi
-# What clients trust (curl --cacert, the docker CLI's ca.pem), where the driver reads it.
-install -D -m 644 "$crt" "$FLOW_DIR/outputs/docker.my.domain.crt"
+# What clients trust (curl --cacert, the docker CLI's ca.pem), where the driver reads it
+# (the flow's own output, not the server's state).
+ensure_file "$FLOW_DIR/outputs/docker.my.domain.crt" 644 root:root < "$crt"
 
 # TLS 1.3 where this nginx knows it (1.13.0 and later), else TLS 1.2 alone.
 protocols='TLSv1.2 TLSv1.3'
@@ -44,7 +46,12 @@ if ! test_output=$(nginx -t 2>&1); then
     echo "$test_output" >&2
     fail "nginx refuses $NGINX_SITE"
 fi
-systemctl enable nginx >/dev/null 2>&1
+if systemctl is-enabled -q nginx 2>/dev/null; then
+    ok "nginx enabled"
+else
+    systemctl enable nginx
+    changed "nginx enabled"
+fi
 if [ "$site_changed" = yes ] || ! systemctl is-active -q nginx; then
     systemctl restart nginx
     changed "nginx (re)started"

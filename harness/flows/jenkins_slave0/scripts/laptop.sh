@@ -13,6 +13,6 @@ if [ -f "$FLOW_DIR/inputs/known_hosts" ]; then
     ensure_file /home/myuser/.ssh/known_hosts 644 myuser:myuser < "$FLOW_DIR/inputs/known_hosts"
 fi
 if [ -f "$FLOW_DIR/inputs/ca.pem" ]; then
-    install -d -m 700 -o myuser -g myuser /home/myuser/.docker
+    ensure_dir /home/myuser/.docker 700 myuser:myuser
     ensure_file /home/myuser/.docker/ca.pem 644 myuser:myuser < "$FLOW_DIR/inputs/ca.pem"
 fi

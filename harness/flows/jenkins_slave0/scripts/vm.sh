@@ -4,13 +4,14 @@
 # :5000 with the host directory /var/docker-registry, and jenkins-slave0, the
 # Jenkins agent, sshd on :22000.
 #   VARIANT              as_written | hardened
-#   VM_IP                the private address (hardened: the only TCP listener)
+#   VM_IP                the private address (hardened: where dockerd listens on TCP)
 #   inputs/docker.pub    host2's docker account's key (myuser's authorized key)
 #   inputs/agent_keys    the keys the agent's jenkins user authorizes
 # shellcheck source=harness/flows/lib/common.sh
 . "$FLOW_DIR/lib/common.sh"
 
 ensure_user myuser docker
+ensure_dir /home/myuser/.ssh 700 myuser:myuser
 ensure_file /home/myuser/.ssh/authorized_keys 600 myuser:myuser < "$FLOW_DIR/inputs/docker.pub"
 
 # The engine on TCP.
@@ -49,9 +50,9 @@ run_container() {
     name=$1
     shift
     wanted=$(printf '%s ' "$@" | sha256sum | cut -c1-16)
-    have=$(docker inspect -f '{{index .Config.Labels "vps-flows.args"}}' "$name" 2>/dev/null || true)
+    have=$(docker container inspect -f '{{index .Config.Labels "vps-flows.args"}}' "$name" 2>/dev/null || true)
     if [ "$have" = "$wanted" ]; then
-        if [ "$(docker inspect -f '{{.State.Running}}' "$name")" = true ]; then
+        if [ "$(docker container inspect -f '{{.State.Running}}' "$name")" = true ]; then
             ok "container $name"
         else
             docker start "$name" >/dev/null
