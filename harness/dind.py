@@ -12,7 +12,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from harness.errors import VpsNotReady
-from harness.images import VpsImage
+from harness.images import VpsImage, reference
 
 if TYPE_CHECKING:
     from harness.vps import Vps
@@ -35,13 +35,13 @@ def seed_base(vps: Vps, image: VpsImage) -> None:
     ``name``. No other name stays: ``docker images`` lists what a server's does.
     """
     base = vps.client.images.get(image.base)
-    wanted = [(base.tags[0] if base.tags else base.id, image.spec.registry_ref)]
+    wanted = [(reference(base), image.spec.registry_ref)]
     wanted += [(inner.tag, inner.name) for inner in image.inner]
-    for reference, name in wanted:
-        load_image(vps, reference)
-        if reference != name:
-            loaded, wanted_name = shlex.quote(reference), shlex.quote(name)
-            untag = f" && docker rmi {loaded} >/dev/null" if not reference.startswith("sha256:") else ""
+    for loaded_as, name in wanted:
+        load_image(vps, loaded_as)
+        if loaded_as != name:
+            loaded, wanted_name = shlex.quote(loaded_as), shlex.quote(name)
+            untag = f" && docker rmi {loaded} >/dev/null" if not loaded_as.startswith("sha256:") else ""
             vps.run(f"docker tag {loaded} {wanted_name}{untag}")
 
 
@@ -55,8 +55,8 @@ def docker_store(vps: Vps, image: VpsImage) -> bytes:
     names = [(image.spec.registry_ref, image.base.removeprefix("sha256:")[:16])]
     names += [(inner.name, inner.seed_name) for inner in image.inner]
     pairs = []
-    for reference, name in names:
-        upper = vps.run(f"docker image inspect -f '{{{{.GraphDriver.Data.UpperDir}}}}' {shlex.quote(reference)}")
+    for named, name in names:
+        upper = vps.run(f"docker image inspect -f '{{{{.GraphDriver.Data.UpperDir}}}}' {shlex.quote(named)}")
         pairs.append(f"{posixpath.basename(posixpath.dirname(upper.stdout.strip()))}={name}")
     path = "/run/vps-harness-store.tar"
     vps.run(f"vps-docker-seed save {path} {' '.join(shlex.quote(pair) for pair in pairs)}", user="root")

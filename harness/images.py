@@ -267,7 +267,7 @@ class Images:
 
     def _build(self, spec: OsSpec, base: Image, tag: str) -> Image:
         dockerfile = f"{spec.package_family}/Dockerfile"
-        base_ref = base.tags[0] if base.tags else base.id
+        base_ref = reference(base)
         reproduce = (
             f"docker build --build-arg BASE={base_ref} -f {shlex.quote(str(self.recipes / dockerfile))} "
             f"-t {tag} {shlex.quote(str(self.recipes))}"
@@ -315,13 +315,7 @@ class Images:
         sources += [(image.image_id, image.seed_name) for image in inner]
         copies = [f"COPY --from={source} / {SEED_LAYERS}/{name}/\n" for source, name in sources]
         text = "".join(lines[:-1] + copies + lines[-1:]).encode()
-        context = io.BytesIO()
-        with tarfile.open(fileobj=context, mode="w") as tar:
-            for name, data in (("Dockerfile", text), ("store.tar", store)):
-                member = tarfile.TarInfo(name)
-                member.size = len(data)
-                tar.addfile(member, io.BytesIO(data))
-        context.seek(0)
+        context = build_context({"Dockerfile": text, "store.tar": store})
         buildargs = {"VPS": plain.tag}
         reproduce = (
             f"docker build --build-arg VPS={plain.tag} DIR, where DIR holds {dockerfile} with a "
@@ -371,7 +365,7 @@ class Images:
     def _build_inner(
         self, spec: OsSpec, base: Image, recipe: Path, dockerfile: Path, tag: str, extra: dict[str, str]
     ) -> Image:
-        base_ref = base.tags[0] if base.tags else base.id
+        base_ref = reference(base)
         relative = dockerfile.relative_to(recipe).as_posix()
         # Its own name per build: builders under other cache directories (other locks) may build the same.
         layered = f"{tag}-layers{uuid.uuid4().hex[:8]}"
@@ -386,12 +380,7 @@ class Images:
             flat = f"FROM scratch\nCOPY --from={layered} / /\n" + "".join(
                 f"{line}\n" for line in config_lines(built.attrs.get("Config") or {})
             )
-            context = io.BytesIO()
-            with tarfile.open(fileobj=context, mode="w") as tar:
-                member = tarfile.TarInfo("Dockerfile")
-                member.size = len(flat.encode())
-                tar.addfile(member, io.BytesIO(flat.encode()))
-            context.seek(0)
+            context = build_context({"Dockerfile": flat.encode()})
             reproduce = f"docker build - <<'EOF'\n{flat}EOF   (one layer of {layered})"
             return self._run_build(
                 spec, tag, INNER, reproduce, fileobj=context, custom_context=True, extra_labels=extra
@@ -528,6 +517,23 @@ class Images:
                 continue
             removed.append(row)
         return removed
+
+
+def build_context(files: dict[str, bytes]) -> io.BytesIO:
+    """A build context made in memory: a tar of ``files`` (name: content), rewound."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    context.seek(0)
+    return context
+
+
+def reference(image: Image) -> str:
+    """The name to give ``image`` to docker: its first tag, else its ID."""
+    return str(image.tags[0]) if image.tags else str(image.id)
 
 
 def config_lines(config: dict[str, object]) -> list[str]:

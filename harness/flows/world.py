@@ -119,6 +119,11 @@ class Scripts:
         return Step(vps.name, script, changed, time.monotonic() - started, result.stdout)
 
 
+def key_only(public_line: str) -> str:
+    """``TYPE DATA`` of an OpenSSH public key line, without its comment (as known_hosts holds it)."""
+    return " ".join(public_line.split()[:2])
+
+
 def at_once(calls: Iterable[Callable[[], T]]) -> list[T]:
     """Run ``calls`` concurrently (each on its own servers); their results, or the first error once all are done."""
     calls = list(calls)

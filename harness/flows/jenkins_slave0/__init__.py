@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.fleet import Fleet
-from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, UnknownVariant, World, at_once
+from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, UnknownVariant, World, at_once, key_only
 from harness.images import Images, InnerImage
 from harness.result import CommandResult
 from harness.spec import OsSpec
@@ -166,8 +166,8 @@ def apply(world: JenkinsSlave0) -> list[Step]:
             lambda: timed("host2 proxy", SCRIPTS.run(host2, "host2-proxy.sh", {**env, "LAPTOP_IP": laptop_ip})),
         ]
     )
-    agent_key = " ".join(vm.run("docker exec jenkins-slave0 cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2])
-    vm_key = " ".join(vm.host_key.split()[:2])
+    agent_key = key_only(vm.run("docker exec jenkins-slave0 cat /etc/ssh/ssh_host_ed25519_key.pub").stdout)
+    vm_key = key_only(vm.host_key)
     timed(
         "host2 hops",
         SCRIPTS.run(
@@ -182,7 +182,7 @@ def apply(world: JenkinsSlave0) -> list[Step]:
         ),
     )
     world.cert = host2.read_text(f"{SCRIPTS.remote}/outputs/docker.my.domain.crt")
-    host2_key = " ".join(host2.host_key.split()[:2])
+    host2_key = key_only(host2.host_key)
     host2_ip = host2.ip_on(world.network)
     timed(
         "laptop trust",

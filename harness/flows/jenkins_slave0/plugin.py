@@ -41,6 +41,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from harness.errors import HarnessError
+from harness.flows.world import key_only
 from harness.ssh import KeyPair
 
 #: The labels current plugins put on their containers.
@@ -181,7 +182,7 @@ class DockerCloud:
             mine = [c for c in counted if (c.get("Labels") or {}).get(TEMPLATE_ID) == template.id]
         else:
             image_id = self._call("GET", f"/images/{template.image}/json")["Id"]
-            mine = [c for c in self._call("GET", "/containers/json") if c.get("ImageID", "") == image_id]
+            mine = [c for c in counted if c.get("ImageID", "") == image_id]  # counted: every running one
         if len(mine) >= template.instance_cap:
             raise CloudError(
                 f"instance cap {template.instance_cap} of template {template.image} reached: {len(mine)} running"
@@ -216,7 +217,7 @@ class DockerCloud:
                 with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                     member = tar.extractfile(tar.getmembers()[0])
                     assert member is not None
-                    return " ".join(member.read().decode().split()[:2])
+                    return key_only(member.read().decode())
             except DockerApiError as e:
                 if e.status != 404 or time.monotonic() > deadline:
                     raise
