@@ -127,6 +127,12 @@ def test_an_inner_engine_that_fails_or_dies_is_in_the_error_and_the_report(
 ) -> None:
     vps = vps_factory(docker="dind")
     vps.run("sudo systemctl kill --signal=KILL docker.service")
+    # systemctl kill only sends the signal: wait (bounded) until systemd has reaped and logged it.
+    vps.run(
+        "i=0; until journalctl -u docker.service --no-pager | grep -q status=9/KILL; do "
+        "i=$((i+1)); [ $i -le 100 ] || exit 1; sleep 0.1; done",
+        sudo=True,
+    )
     assert "status=9/KILL" in vps.report().split("--- inner Docker engine")[1]
     vps.put_text('{"storage-driver": "no-such-driver"}\n', "/etc/docker/daemon.json")
     vps.stop()
