@@ -13,29 +13,44 @@ from pathlib import Path
 START, END = "<!-- matrix:start -->", "<!-- matrix:end -->"
 
 
-def outcome(case: ET.Element) -> str:
+def outcome(case: ET.Element, notes: list[str]) -> str:
+    """A cell: pass, expected (a pass of the OS's expected behaviour, with its reasons), or a
+    skip/FAIL/ERROR with a numbered note below the table (``notes``, shared, deduplicated)."""
     for kind, word in (("failure", "FAIL"), ("error", "ERROR"), ("skipped", "skip")):
         found = case.find(kind)
         if found is not None:
-            reason = (found.get("message") or "").splitlines()[0][:90] if found.get("message") else ""
-            return f"{word}: {reason}" if reason else word
-    return "pass"
+            return f"{word} [{note(found.get('message') or kind, notes)}]"
+    expected = [p.get("value", "") for p in case.iter("property") if p.get("name") == "expected"]
+    return "expected: " + "; ".join(expected) if expected else "pass"
+
+
+def note(message: str, notes: list[str]) -> int:
+    """The number of ``message``'s note: its first line, without the per-test lead ("no X on this
+    machine: ") and without an engine error's address (the README names no registry host)."""
+    text = re.sub(r"^no .*? on this machine: ", "", message.splitlines()[0])
+    text = re.sub(r"\s*\([^()]*://[^()]*\)", "", text).replace("|", "/")
+    if text not in notes:
+        notes.append(text)
+    return notes.index(text) + 1
 
 
 def main(directory: str, readme: str) -> int:
     results: dict[str, dict[str, str]] = {}
     checks: list[str] = []
+    notes: list[str] = []
     for xml in sorted(Path(directory).glob("*.xml")):
         spec = re.sub(r"^(ubuntu|debian|centos|rockylinux)-", r"\1:", xml.stem)
         for case in ET.parse(xml).getroot().iter("testcase"):
             check = re.sub(r"^test_|\[.*\]$", "", case.get("name", ""))
             if check not in checks:
                 checks.append(check)
-            results.setdefault(spec, {})[check] = outcome(case)
+            results.setdefault(spec, {})[check] = outcome(case, notes)
     lines = ["| check | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
     for check in checks:
         cells = [results[spec].get(check, "-").replace("|", "/") for spec in results]
         lines.append(f"| {check.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    if notes:
+        lines += [""] + [f"[{number}] {text}  " for number, text in enumerate(notes, 1)]
     text = Path(readme).read_text()
     if START not in text or END not in text:
         print(f"matrix_table: {readme} has no {START} ... {END} markers", file=sys.stderr)

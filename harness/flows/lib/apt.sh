@@ -1,5 +1,6 @@
 # shellcheck shell=sh disable=SC2034 # the scripts that source it use these
 # The apt family (Debian, Ubuntu): packages and where things live.
+SSH_SERVICE=ssh
 SSL_DIR=/etc/ssl
 NGINX_SITE=/etc/nginx/sites-available/default
 

@@ -103,6 +103,29 @@ ensure_file() {
     rm -f "$tmp"
 }
 
+# ensure_block FILE NAME < CONTENT: CONTENT between "# BEGIN NAME" and "# END NAME"
+# lines at the end of FILE (where sshd_config's Match blocks must go), as
+# Ansible's blockinfile marks its blocks; the rest of FILE is left as it is.
+# FILE_CHANGED as ensure_file.
+ensure_block() {
+    file=$1 name=$2
+    wanted=$(mktemp)
+    have=$(mktemp)
+    { echo "# BEGIN $name"; cat; echo "# END $name"; } > "$wanted"
+    sed -n "/^# BEGIN $name\$/,/^# END $name\$/p" "$file" > "$have"
+    FILE_CHANGED=no
+    if cmp -s "$wanted" "$have"; then
+        ok "block $name in $file"
+    else
+        sed -i "/^# BEGIN $name\$/,/^# END $name\$/d" "$file"
+        cat "$wanted" >> "$file"
+        # shellcheck disable=SC2034 # the caller reads it
+        FILE_CHANGED=yes
+        changed "block $name in $file"
+    fi
+    rm -f "$wanted" "$have"
+}
+
 # ensure_dir DIR MODE OWNER:GROUP: a directory with that mode and owner.
 ensure_dir() {
     if [ -d "$1" ] && [ "$(stat -c '%a %U:%G' "$1")" = "$(printf '%o' "0$2") $3" ]; then

@@ -23,10 +23,30 @@ fi
 key=$(cat "$FLOW_DIR/inputs/myuser.pub")
 docker_owner="docker:$(id -gn docker)"
 slave0_owner="jenkins_slave0:$(id -gn jenkins_slave0)"
+if [ "$VARIANT" = as_written ]; then
+    # Each account's own ~/.ssh/authorized_keys, which the account may rewrite.
+    docker_keys=/home/docker/.ssh/authorized_keys keys_owner_docker=$docker_owner
+    slave0_keys=/home/jenkins_slave0/.ssh/authorized_keys keys_owner_slave0=$slave0_owner
+    keys_mode=600
+else
+    # Files root owns, named for sshd by a Match block (templates/hardened/sshd-hops.conf).
+    ensure_dir /etc/ssh/authorized_keys 755 root:root
+    docker_keys=/etc/ssh/authorized_keys/docker keys_owner_docker=root:root
+    slave0_keys=/etc/ssh/authorized_keys/jenkins_slave0 keys_owner_slave0=root:root
+    keys_mode=644
+fi
 printf '%scommand="/usr/local/bin/docker_ssh.sh myuser" %s\n' "$options" "$key" |
-    ensure_file /home/docker/.ssh/authorized_keys 600 "$docker_owner"
+    ensure_file "$docker_keys" "$keys_mode" "$keys_owner_docker"
 printf '%scommand="/usr/local/bin/jenkins_slave0_ssh.sh %s" %s\n' "$options" "$slave0_caller" "$key" |
-    ensure_file /home/jenkins_slave0/.ssh/authorized_keys 600 "$slave0_owner"
+    ensure_file "$slave0_keys" "$keys_mode" "$keys_owner_slave0"
+if [ "$VARIANT" != as_written ]; then
+    ensure_block /etc/ssh/sshd_config vps-flows-hop-keys < "$templates/sshd-hops.conf"
+    if [ "$FILE_CHANGED" = yes ]; then
+        /usr/sbin/sshd -t || fail "sshd refuses /etc/ssh/sshd_config with the hop accounts' Match block"
+        systemctl reload "$SSH_SERVICE"
+        changed "sshd reloaded"
+    fi
+fi
 
 ensure_file /home/docker/.ssh/known_hosts 644 "$docker_owner" < "$FLOW_DIR/inputs/vm_known_hosts"
 ensure_file /home/jenkins_slave0/.ssh/known_hosts 644 "$slave0_owner" < "$FLOW_DIR/inputs/agent_known_hosts"

@@ -4,11 +4,13 @@
 # :5000 with the host directory /var/docker-registry, and jenkins-slave0, the
 # Jenkins agent, sshd on :22000.
 #   VARIANT              as_written | hardened
-#   VM_IP                the private address (hardened: where dockerd listens on TCP)
+#   VM_IP                the private address (hardened: where dockerd and the agent listen)
 #   inputs/docker.pub    host2's docker account's key (myuser's authorized key)
 #   inputs/agent_keys    the keys the agent's jenkins user authorizes
 # shellcheck source=harness/flows/lib/common.sh
 . "$FLOW_DIR/lib/common.sh"
+# shellcheck source=harness/flows/lib/docker.sh
+. "$FLOW_DIR/lib/docker.sh"
 
 ensure_user myuser docker
 ensure_dir /home/myuser/.ssh 700 myuser:myuser
@@ -33,56 +35,32 @@ else
     engine_changed=$FILE_CHANGED
 fi
 if [ "$engine_changed" = yes ]; then
-    systemctl daemon-reload
-    systemctl restart docker
-    changed "docker restarted"
+    restart_engine
+else
+    engine_answers
 fi
-i=0
-until docker info >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -le 600 ] || fail "the Docker engine does not answer after its restart: $(systemctl status docker 2>&1 | tail -n 5)"
-    sleep 0.1
-done
-
-# run_container NAME ARGS...: a container NAME of `docker run -d --name NAME ARGS`;
-# one that ran with other ARGS is replaced.
-run_container() {
-    name=$1
-    shift
-    wanted=$(printf '%s ' "$@" | sha256sum | cut -c1-16)
-    have=$(docker container inspect -f '{{index .Config.Labels "vps-flows.args"}}' "$name" 2>/dev/null || true)
-    if [ "$have" = "$wanted" ]; then
-        if [ "$(docker container inspect -f '{{.State.Running}}' "$name")" = true ]; then
-            ok "container $name"
-        else
-            docker start "$name" >/dev/null
-            changed "container $name started"
-        fi
-        return
-    fi
-    [ -z "$have" ] || docker rm -f "$name" >/dev/null
-    docker run -d --name "$name" --label "vps-flows.args=$wanted" "$@" >/dev/null
-    changed "container $name"
-}
 
 mkdir -p /var/docker-registry
 if [ "$VARIANT" = as_written ]; then
     # The write-up's mount: a path registry:2 never writes (its data is in
     # /var/lib/registry, an anonymous volume lost with the container).
-    registry_data=/var/lib/docker-registry
+    # Both ports on every address of the VM.
+    registry_data=/var/lib/docker-registry registry_port=5000:5000 agent_port=22000:22
 else
-    registry_data=/var/lib/registry
+    # The registry for this engine alone (pushes and pulls come from the VM's
+    # own address space); the agent for host2, on the private network only.
+    registry_data=/var/lib/registry registry_port=127.0.0.1:5000:5000 agent_port="$VM_IP:22000:22"
 fi
-run_container registry -p 5000:5000 --restart=always -v "/var/docker-registry:$registry_data" registry:2
-run_container jenkins-slave0 -p 22000:22 --restart=always \
+run_container registry -p "$registry_port" --restart=always -v "/var/docker-registry:$registry_data" registry:2
+run_container jenkins-slave0 -p "$agent_port" --restart=always \
     -e "JENKINS_AGENT_SSH_PUBKEY=$(cat "$FLOW_DIR/inputs/agent_keys")" jenkins-slave0
 
 # Ready as an operator checks it: the registry answers, the agent has its host key.
+registry_answers http://localhost:5000
 i=0
-until curl -fsS -o /dev/null http://localhost:5000/v2/ 2>/dev/null &&
-    docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub; do
+until docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub; do
     i=$((i + 1))
-    [ $i -le 300 ] || fail "registry or jenkins-slave0 not ready after 30 s: $(docker logs --tail 5 registry 2>&1)"
+    [ $i -le 300 ] || fail "jenkins-slave0 has no host key after 30 s: $(docker logs --tail 5 jenkins-slave0 2>&1)"
     sleep 0.1
 done
-ok "registry answers on :5000, jenkins-slave0 has its host key"
+ok "jenkins-slave0 has its host key"

@@ -1,0 +1,56 @@
+# shellcheck shell=sh
+# The steps of flows that run containers on a server's Docker engine; sourced
+# after lib/common.sh.
+
+# engine_answers: wait (up to 60 s) until the engine answers `docker info`.
+engine_answers() {
+    i=0
+    until docker info >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -le 600 ] || fail "the Docker engine does not answer: $(systemctl status docker 2>&1 | tail -n 5)"
+        sleep 0.1
+    done
+}
+
+# restart_engine: restart dockerd (after its unit or daemon.json changed) and
+# wait until it answers.
+restart_engine() {
+    systemctl daemon-reload
+    systemctl restart docker
+    engine_answers
+    changed "docker restarted"
+}
+
+# run_container NAME ARGS...: a container NAME of `docker run -d --name NAME ARGS`;
+# one that ran with other ARGS is replaced.
+run_container() {
+    name=$1
+    shift
+    wanted=$(printf '%s ' "$@" | sha256sum | cut -c1-16)
+    have=$(docker container inspect -f '{{index .Config.Labels "vps-flows.args"}}' "$name" 2>/dev/null || true)
+    if [ "$have" = "$wanted" ]; then
+        if [ "$(docker container inspect -f '{{.State.Running}}' "$name")" = true ]; then
+            ok "container $name"
+        else
+            docker start "$name" >/dev/null
+            changed "container $name started"
+        fi
+        return
+    fi
+    [ -z "$have" ] || docker rm -f "$name" >/dev/null
+    docker run -d --name "$name" --label "vps-flows.args=$wanted" "$@" >/dev/null
+    changed "container $name"
+}
+
+# registry_answers URL: wait (up to 30 s) until a registry answers on URL's
+# /v2/ (200, or 401 when it wants a login).
+registry_answers() {
+    i=0
+    until code=$(curl -sS -o /dev/null -w '%{http_code}' "$1/v2/" 2>/dev/null) &&
+        { [ "$code" = 200 ] || [ "$code" = 401 ]; }; do
+        i=$((i + 1))
+        [ $i -le 300 ] || fail "no registry answers on $1 after 30 s: $(docker logs --tail 5 registry 2>&1)"
+        sleep 0.1
+    done
+    ok "registry answers on $1"
+}
