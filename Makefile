@@ -43,7 +43,7 @@ bench: setup
 	$(BIN)/python bench/parallel_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/world_bench.py $(BENCH_ARGS)
 
-## matrix: DinD and the jenkins-slave0 flow on every supported OS (those whose image can't be built here skip, saying why); the table goes into README.md
+## matrix: DinD and the provisioning flows on every supported OS (those whose image can't be built here skip, saying why); the table goes into README.md
 matrix: setup
 	scripts/matrix $(MATRIX_SPECS)
 

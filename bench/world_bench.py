@@ -1,13 +1,15 @@
-"""How long a provisioned jenkins-slave0 world takes, warm, against its baseline, and where the time goes.
+"""How long each provisioned world takes, warm, against its baseline, and where the time goes.
 
-Medians of ``--runs`` runs in one process, interleaved with the baseline:
-the world's four VPSes started and provisioned (``provision``: starts,
-scripts over SSH, apt installs, containers in the VM's engine), against the
-same four VPSes started and not provisioned (the least those servers cost).
-Images are made before timing (warm). Then the time per phase of the median
-run: what the speed work (snapshots, a package cache) has to attack.
+For each world (``--world``, default: every world ``vps-harness world up``
+offers), medians of ``--runs`` provisionings in one process: the whole world
+(its VPSes started and provisioned: scripts over SSH, apt installs, engine
+restarts, containers in inner engines) against the baseline measured in the
+same runs, its VPSes started and nothing provisioned (the ``starts`` phase:
+the least those servers cost). Images are made by a first, untimed run
+(warm). Then the time per phase of the median run: what the speed work
+(snapshots, a package cache) has to attack.
 
-    python bench/world_bench.py [--os debian:12] [--runs 10] [--variant hardened] [--check]
+    python bench/world_bench.py [--os debian:12] [--runs 10] [--world jenkins-slave0] [--check]
 
 ``--check`` exits 1 when a target is missed. Everything it starts carries the
 session label and is removed by id, also on Ctrl-C.
@@ -23,71 +25,57 @@ import time
 from vps_bench import Line, bench_fleet, bench_parser, report
 
 from harness.engine import docker_client
-from harness.fleet import Fleet
-from harness.flows.jenkins_slave0 import JenkinsSlave0, inner_images, provision
-from harness.flows.world import at_once
+from harness.flows.world import World
 from harness.images import Images
-from harness.spec import OsSpec
+from harness.standalone import worlds
 
 TARGET_SPEC = "debian:12"
-#: The issue's bound for a provisioned world, warm, on every OS.
+#: The issues' bound for a provisioned world, warm, on every OS.
 WORLD_TARGET = 60.0
-#: Provisioning (apt installs of nginx, an engine restart, two containers) on top of four starts.
-WORLD_RATIO = 8.0
-
-
-def four_started(fleet: Fleet, spec: OsSpec) -> float:
-    """The baseline: the world's four VPSes (the VM with its seeded engine) started, nothing provisioned."""
-    inner = inner_images(fleet.images, spec)
-    started = time.monotonic()
-    network = fleet.network("baseline")
-    at_once(
-        [
-            lambda: fleet.vps(spec, name="laptop", networks=[network]),
-            lambda: fleet.vps(spec, name="host2", networks=[network]),
-            lambda: fleet.vps(spec, name="vm", networks=[network], docker_mode="dind", inner=inner),
-            lambda: fleet.vps(spec, name="outsider", networks=[network]),
-        ]
-    )
-    return time.monotonic() - started
+#: Provisioning on top of starting the world's VPSes, per world: jenkins-slave0 installs nginx
+#: from the archive and restarts an engine; ci-registry restarts two engines.
+WORLD_RATIO = {"jenkins-slave0": 8.0, "ci-registry": 6.0}
 
 
 def main(argv: list[str] | None = None) -> int:
+    offered = worlds()
     parser = bench_parser(__doc__, TARGET_SPEC)
-    parser.add_argument("--variant", default="hardened", help="hardened (default) or as_written")
+    parser.add_argument("--world", action="append", choices=sorted(offered), help="a world (default: all)")
+    parser.add_argument("--variant", default="hardened", help="hardened (default), or as_written where a world has it")
     args = parser.parse_args(argv)
     client = docker_client()
     images = Images(client)
-    ours: list[float] = []
-    theirs: list[float] = []
-    worlds: list[tuple[float, JenkinsSlave0]] = []
+    lines: list[Line] = []
+    typical: dict[str, tuple[float, World]] = {}
     with bench_fleet(client, images) as fleet:
-        try:
-            provision(fleet, args.os, args.variant)  # images made, apt lists warm: what a second run sees
-        finally:
-            fleet.close()
-        for _ in range(args.runs):
-            started = time.monotonic()
+        for name in args.world or sorted(offered):
+            provision = offered[name]
             try:
-                world = provision(fleet, args.os, args.variant)
-                worlds.append((time.monotonic() - started, world))
-                ours.append(worlds[-1][0])
+                provision(fleet, args.os, args.variant)  # images made, apt lists warm: what a second run sees
             finally:
                 fleet.close()
-            try:
-                theirs.append(four_started(fleet, args.os))
-            finally:
-                fleet.close()
-            print(".", end="", file=sys.stderr, flush=True)
-    median = statistics.median(ours)
-    target = WORLD_TARGET
-    lines = [Line(f"jenkins-slave0 {args.variant}", median, statistics.median(theirs), target, WORLD_RATIO, "s")]
+            runs: list[tuple[float, World]] = []
+            for _ in range(args.runs):
+                started = time.monotonic()
+                try:
+                    world = provision(fleet, args.os, args.variant)
+                    assert isinstance(world, World), f"{name} is not a harness.flows world: it has no timings"
+                    runs.append((time.monotonic() - started, world))
+                finally:
+                    fleet.close()
+                print(".", end="", file=sys.stderr, flush=True)
+            median = statistics.median(seconds for seconds, _ in runs)
+            baseline = statistics.median(world.timings["starts"] for _, world in runs)
+            lines.append(
+                Line(f"{name} {args.variant}", median, baseline, WORLD_TARGET, WORLD_RATIO.get(name, 8.0), "s")
+            )
+            typical[name] = min(runs, key=lambda pair: abs(pair[0] - median))
     title = f"vps-harness world bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)"
     status = report(title, lines, args.check)
-    _, typical = min(worlds, key=lambda pair: abs(pair[0] - median))
-    print(f"where the time goes (the run nearest the median, {median:.1f} s; concurrent phases overlap):")
-    for phase, seconds in typical.timings.items():
-        print(f"  {phase:<18} {seconds:6.2f} s")
+    for name, (seconds, world) in typical.items():
+        print(f"{name}: where the time goes (the run nearest the median, {seconds:.1f} s; concurrent phases overlap):")
+        for phase, spent in world.timings.items():
+            print(f"  {phase:<18} {spent:6.2f} s")
     return status
 
 

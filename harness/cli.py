@@ -239,7 +239,9 @@ def parser() -> argparse.ArgumentParser:
     world_up = world.add_parser("up", help="start and provision world NAME, and print how to reach each host")
     world_up.add_argument("name", metavar="NAME", help="e.g. jenkins-slave0")
     world_up.add_argument("--os", default="debian:12", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
-    world_up.add_argument("--variant", default="hardened", help="the setup: hardened (default) or as_written")
+    world_up.add_argument(
+        "--variant", default="hardened", help="the setup, where a flow has several: hardened (default) or as_written"
+    )
     world_up.set_defaults(run=_world_up)
     world_down = world.add_parser("down", help="remove world NAME")
     world_down.add_argument("name", metavar="NAME")

@@ -6,13 +6,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytest
 
 from harness.errors import ImageUnavailable
 from harness.fleet import Fleet
-from harness.flows.jenkins_slave0 import JenkinsSlave0, provision
-from harness.flows.world import VARIANTS
+from harness.flows import ci_registry as ci_registry_flow
+from harness.flows import jenkins_slave0 as jenkins_slave0_flow
+from harness.flows.ci_registry import CiRegistry
+from harness.flows.jenkins_slave0 import JenkinsSlave0
+from harness.flows.world import VARIANTS, World
 from harness.spec import OsSpec
+
+W = TypeVar("W", bound=World)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,9 +40,24 @@ def jenkins_slave0(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsS
     """
     marker = request.node.get_closest_marker("jenkins_slave0")
     variant = marker.kwargs.get("variant", "hardened") if marker else "hardened"
+    return _world(jenkins_slave0_flow.provision, vps_fleet, vps_os, variant, "jenkins-slave0")
+
+
+@pytest.fixture
+def ci_registry(vps_fleet: Fleet, vps_os: OsSpec) -> CiRegistry:
+    """The CI-registry world of the test's OS, provisioned (see :mod:`harness.flows.ci_registry`).
+
+    ``registry`` (``registry.local:5000``), ``jenkins`` (the build host) and ``production`` are
+    :class:`~harness.vps.Vps` objects on ``network``; ``pipeline(script, *args)`` runs a job of
+    ``pipeline/`` as jenkins over SSH; ``page()`` is production's webapp page. Removed after the test.
+    """
+    return _world(ci_registry_flow.provision, vps_fleet, vps_os, "hardened", "ci-registry")
+
+
+def _world(provision: Callable[[Fleet, OsSpec, str], W], fleet: Fleet, spec: OsSpec, variant: str, name: str) -> W:
     try:
-        return provision(vps_fleet, vps_os, variant)
+        return provision(fleet, spec, variant)
     except ImageUnavailable as e:
-        if vps_os.can_bootstrap:
+        if spec.can_bootstrap:
             raise
-        pytest.skip(f"no {vps_os} jenkins-slave0 world on this machine: {e}")
+        pytest.skip(f"no {spec} {name} world on this machine: {e}")

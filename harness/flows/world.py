@@ -41,8 +41,8 @@ T = TypeVar("T")
 class UnknownVariant(HarnessError, ValueError):
     """A variant a flow does not have."""
 
-    def __init__(self, value: str) -> None:
-        super().__init__(f"variant {value!r} is not one of {', '.join(VARIANTS)}")
+    def __init__(self, value: str, variants: tuple[str, ...] = VARIANTS) -> None:
+        super().__init__(f"variant {value!r} is not one of {', '.join(variants)}")
 
 
 class ProvisioningFailed(HarnessError):
@@ -70,7 +70,7 @@ class Step:
 
 
 class Scripts:
-    """A flow's folder (``scripts/``, ``templates/`` and the shared ``lib/``) on its servers."""
+    """A flow's folder (``scripts/``, ``templates/``, any other folder, and the shared ``lib/``) on its servers."""
 
     def __init__(self, name: str, folder: Path) -> None:
         self.name = name
@@ -81,9 +81,8 @@ class Scripts:
         data = io.BytesIO()
         with tarfile.open(fileobj=data, mode="w") as tar:
             tar.add(LIB, "lib")
-            for part in ("scripts", "templates"):
-                if (self.folder / part).is_dir():
-                    tar.add(self.folder / part, part, filter=lambda info: None if "__pycache__" in info.name else info)
+            for part in sorted(p for p in self.folder.iterdir() if p.is_dir() and p.name != "__pycache__"):
+                tar.add(part, part.name, filter=lambda info: None if "__pycache__" in info.name else info)
         return data.getvalue()
 
     def install(self, vps: Vps) -> None:

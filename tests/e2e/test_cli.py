@@ -15,6 +15,7 @@ import pytest
 from harness import labels
 from harness.fleet import Fleet
 from harness.flows.jenkins_slave0 import inner_images
+from harness.flows.world import REGISTRY_RECIPE
 from harness.spec import OsSpec
 
 pytestmark = pytest.mark.docker
@@ -127,16 +128,36 @@ def test_world_up_prints_working_ssh_lines_and_down_removes_everything(
     assert vps_engine.networks.list(filters=mine) == [] and vps_engine.volumes.list(filters=mine) == []
 
 
+def test_world_up_ci_registry_as_the_readme_runs_it(spec: OsSpec, tmp_path: Path, vps_fleet: Fleet) -> None:
+    vps_fleet.image(spec, "dind", (vps_fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),))
+    vps_fleet.image(spec, "dind")
+    up = cli("world", "up", "ci-registry", "--os", str(spec), cache=tmp_path, timeout=600)
+    try:
+        hosts = dict(re.findall(r"^  (\w+): .*\n    (ssh .*)$", up.stdout, re.M))
+        assert list(hosts) == ["registry", "jenkins", "production"]
+        hop = subprocess.run(
+            [*hosts["jenkins"].split(), "-o", "BatchMode=yes", "sudo -u jenkins ssh deploy@production id -nG"],
+            capture_output=True,
+            text=True,
+        )
+        assert "docker" in hop.stdout.split(), hop.stderr
+    finally:
+        down = cli("world", "down", "ci-registry", cache=tmp_path)
+    assert down.stdout == "removed world ci-registry: jenkins, production, registry\n"
+
+
 def test_world_refuses_what_it_does_not_know_in_one_sentence(tmp_path: Path) -> None:
     unknown = cli("world", "up", "nosuch", cache=tmp_path, check=False)
     assert (unknown.returncode, unknown.stderr) == (
         1,
-        "vps-harness: no world named 'nosuch'; the worlds are: jenkins-slave0\n",
+        "vps-harness: no world named 'nosuch'; the worlds are: ci-registry, jenkins-slave0\n",
     )
     variant = cli("world", "up", "jenkins-slave0", "--variant", "sloppy", cache=tmp_path, check=False)
     assert (variant.returncode, variant.stderr) == (
         1,
         "vps-harness: variant 'sloppy' is not one of hardened, as_written\n",
     )
+    single = cli("world", "up", "ci-registry", "--variant", "as_written", cache=tmp_path, check=False)
+    assert (single.returncode, single.stderr) == (1, "vps-harness: variant 'as_written' is not one of hardened\n")
     missing = cli("world", "down", "jenkins-slave0", cache=tmp_path, check=False)
     assert missing.returncode == 1 and "no world named 'jenkins-slave0' is up; there are none" in missing.stderr

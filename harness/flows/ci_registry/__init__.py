@@ -1,0 +1,167 @@
+"""The CI-registry flow: a build host builds a web application, pushes it to a
+private registry, and production pulls it and swaps its container.
+
+Three VPSes of one OS on one private network, each with its own engine::
+
+    jenkins (build host; user jenkins, an SSH agent of a Jenkins master)
+       |  docker build FROM the host's base, docker push
+       v
+    registry.local:5000 (registry:2 on the registry host's engine, plain HTTP)
+       ^  docker pull
+       |
+    production (user deploy): webapp-deploy IMAGE swaps the webapp on :8080
+       ^-- ssh deploy@production webapp-deploy IMAGE, from jenkins
+
+The engines of jenkins and production name the registry in daemon.json's
+``insecure-registries`` (``scripts/engine.sh``); the registry host's own does
+not, and is the test's example of an engine without it. ``pipeline/`` holds the
+jobs (build, deploy, and ship without a registry), run as jenkins over SSH
+with the master's key, as a Jenkins SSH agent runs them.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import CommandFailed
+from harness.fleet import Fleet
+from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, UnknownVariant, World, at_once, key_only
+from harness.result import CommandResult
+from harness.spec import OsSpec
+from harness.ssh import KeyPair, SshSession
+from harness.vps import Vps
+
+FOLDER = Path(__file__).parent
+SCRIPTS = Scripts("ci-registry", FOLDER)
+#: The one setup this flow has.
+VARIANTS = ("hardened",)
+REGISTRY_NAME = "registry.local"
+REGISTRY = f"{REGISTRY_NAME}:5000"
+#: Where production serves the webapp.
+WEBAPP_PORT = 8080
+ROLES = {
+    "registry": f"{REGISTRY}: registry:2 on this host's engine, plain HTTP, data in /srv/registry",
+    "jenkins": "the build host: user jenkins (the Jenkins master's SSH agent), its own engine",
+    "production": f"runs the webapp on :{WEBAPP_PORT}; user deploy, webapp-deploy IMAGE",
+}
+
+
+@dataclass
+class CiRegistry(World):
+    """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
+
+    #: The Jenkins master's key: jenkins@jenkins authorizes it.
+    master_key: KeyPair = field(default_factory=lambda: KeyPair.generate("jenkins@master"))
+
+    @property
+    def registry(self) -> Vps:
+        return self.hosts["registry"]
+
+    @property
+    def jenkins(self) -> Vps:
+        return self.hosts["jenkins"]
+
+    @property
+    def production(self) -> Vps:
+        return self.hosts["production"]
+
+    def pipeline(self, script: str, *args: str, check: bool = True, timeout: float = 300) -> CommandResult:
+        """Run the job ``pipeline/<script> ARGS`` on the build host as jenkins, logged in over SSH
+        with the master's key as a Jenkins SSH agent is; raises :class:`CommandFailed` if it fails."""
+        env = f"REGISTRY={REGISTRY} BASE={shlex.quote(self.os.registry_ref)}"
+        command = f"{env} sh {SCRIPTS.remote}/pipeline/{script} " + " ".join(shlex.quote(a) for a in args)
+        route = self.jenkins.route
+        session = SshSession(route.host, route.port, "jenkins", self.master_key, self.jenkins.host_key)
+        try:
+            result = session.run(command, timeout=timeout)
+        finally:
+            session.close()
+        self.jenkins.transcript.results.append(result)
+        if check and not result.ok:
+            raise CommandFailed(result, "VPS jenkins, as jenkins")
+        return result
+
+    def page(self) -> str:
+        """What production's webapp answers on :8080."""
+        return self.production.run(f"curl -fsS --max-time 5 http://localhost:{WEBAPP_PORT}/").stdout
+
+    def apply(self) -> list[Step]:
+        """Run every provisioning step again (they are idempotent); the steps, to see what changed."""
+        return apply(self)
+
+
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> CiRegistry:
+    """Start the three VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
+    if variant not in VARIANTS:
+        raise UnknownVariant(variant, VARIANTS)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    registry_image = fleet.image(spec, "dind", (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),))
+    engine_image = fleet.image(spec, "dind")
+    timings["images"] = time.monotonic() - started
+
+    started = time.monotonic()
+    network = fleet.network("ci-registry")
+    registry, jenkins, production = at_once(
+        [
+            lambda: fleet.vps(
+                spec,
+                name="registry",
+                networks=[network],
+                aliases=[REGISTRY_NAME],
+                docker_mode="dind",
+                image=registry_image,
+            ),
+            lambda: fleet.vps(spec, name="jenkins", networks=[network], docker_mode="dind", image=engine_image),
+            lambda: fleet.vps(spec, name="production", networks=[network], docker_mode="dind", image=engine_image),
+        ]
+    )
+    timings["starts"] = time.monotonic() - started
+    world = CiRegistry(
+        flow="ci-registry",
+        variant=variant,
+        os=spec,
+        network=network,
+        hosts={"registry": registry, "jenkins": jenkins, "production": production},
+        roles=ROLES,
+        timings=timings,
+    )
+    apply(world)
+    return world
+
+
+def apply(world: CiRegistry) -> list[Step]:
+    """Apply the flow's scripts to ``world``'s hosts, in the order their inputs need; the steps."""
+    registry, jenkins, production = world.registry, world.jenkins, world.production
+    env = {"REGISTRY": REGISTRY}
+    steps: list[Step] = []
+
+    def timed(name: str, step: Step) -> Step:
+        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
+        steps.append(step)
+        return step
+
+    started = time.monotonic()
+    at_once([lambda: SCRIPTS.install(registry), lambda: SCRIPTS.install(jenkins), lambda: SCRIPTS.install(production)])
+    world.timings["install scripts"] = time.monotonic() - started
+
+    master = {"master.pub": world.master_key.public + "\n"}
+    at_once(
+        [
+            lambda: timed("registry", SCRIPTS.run(registry, "registry.sh")),
+            lambda: [
+                timed("jenkins engine", SCRIPTS.run(jenkins, "engine.sh", env)),
+                timed("jenkins", SCRIPTS.run(jenkins, "jenkins.sh", env, master)),
+            ],
+            lambda: timed("production engine", SCRIPTS.run(production, "engine.sh", env)),
+        ]
+    )
+    jenkins_pub = jenkins.read_text("/home/jenkins/.ssh/id_ed25519.pub")
+    timed("production", SCRIPTS.run(production, "production.sh", env, {"jenkins.pub": jenkins_pub}))
+    known = f"production,{production.ip_on(world.network)} {key_only(production.host_key)}\n"
+    timed("jenkins trust", SCRIPTS.run(jenkins, "jenkins.sh", env, {**master, "known_hosts": known}))
+    world.steps.extend(steps)
+    return steps

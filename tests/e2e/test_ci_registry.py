@@ -1,0 +1,65 @@
+"""The CI-registry flow, end to end, on each OS of the matrix: build on the
+build host, push to the private registry, production pulls and swaps; and the
+registry-less ways of carrying an image over SSH."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.flows.ci_registry import REGISTRY, CiRegistry
+
+pytestmark = pytest.mark.docker
+
+WEBAPP = f"{REGISTRY}/team/webapp"
+
+
+def webapp_containers(world: CiRegistry) -> list[str]:
+    """``IMAGE NAME`` of each running container on production made from a webapp image."""
+    lines = world.production.run("docker ps --format '{{.Image}} {{.Names}}'").stdout.splitlines()
+    return [line for line in lines if "webapp" in line]
+
+
+def test_the_pipeline_builds_pushes_and_swaps_production(ci_registry: CiRegistry) -> None:
+    world = ci_registry
+    assert world.pipeline("build.sh", "1").stdout == f"build: pushed {WEBAPP}:1\n"
+    world.pipeline("deploy.sh", "1")
+    assert world.page() == "webapp 1\n"
+
+    world.pipeline("build.sh", "2")
+    assert world.pipeline("deploy.sh", "2").stdout == f"webapp-deploy: webapp runs {WEBAPP}:2\n"
+    assert world.page() == "webapp 2\n"
+    assert webapp_containers(world) == [f"{WEBAPP}:2 webapp"], "the old container is gone, one runs"
+    tags = json.loads(world.registry.run("curl -fsS http://localhost:5000/v2/team/webapp/tags/list").stdout)
+    assert sorted(tags["tags"]) == ["1", "2"]
+    owner = world.jenkins.run("stat -c %U /home/jenkins/workspace/webapp/Dockerfile").stdout
+    assert owner == "jenkins\n", "the job ran as jenkins"
+
+    # An engine not told about the plain-HTTP registry speaks HTTPS to it: the registry host's own.
+    base = world.os.registry_ref
+    world.registry.run(f"docker tag {base} {REGISTRY}/team/base:1")
+    refused = world.registry.run(f"docker push {REGISTRY}/team/base:1", check=False, timeout=120)
+    assert not refused.ok and "server gave HTTP response to HTTPS client" in refused.stderr, refused.stderr
+
+    again = world.apply()
+    assert [(step.host, step.script, step.changed) for step in again if step.changed] == []
+
+
+def test_without_a_registry_images_travel_over_ssh(ci_registry: CiRegistry) -> None:
+    world = ci_registry
+    world.pipeline("build.sh", "3")
+    world.pipeline("ship.sh", "save", "3")
+    assert world.page() == "webapp 3\n", "docker save | ssh docker load keeps the image as built"
+    assert webapp_containers(world) == ["webapp:3 webapp"]
+
+    exported = world.pipeline("ship.sh", "export", "3", check=False)
+    assert not exported.ok and "no command specified" in exported.stderr.lower(), exported.stderr
+    config = world.production.run("docker image inspect -f '{{json .Config.Cmd}} {{json .Config.Env}}' webapp:3-export")
+    assert config.stdout.startswith("null "), "docker export | docker import keeps files, not CMD"
+    assert "WEBAPP_VERSION" not in config.stdout, "nor ENV"
+    assert webapp_containers(world) == [], "webapp-deploy removed the old container before the new one failed"
+
+    world.pipeline("ship.sh", "export-change", "3")
+    assert world.page() == "webapp 3\n", "import --change gives back CMD and ENV"
+    assert webapp_containers(world) == ["webapp:3-export-change webapp"]
