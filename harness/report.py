@@ -8,6 +8,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from harness.readiness import DIND_UNITS
+from harness.result import redact
 
 if TYPE_CHECKING:
     from harness.vps import Vps
@@ -34,7 +35,8 @@ def journal(vps: Vps, lines: int = 200, units: tuple[str, ...] = ()) -> str:
 
 
 def report(vps: Vps) -> str:
-    """Reach line, transcript, journal tail and docker logs, for a failed test's report."""
+    """Reach line, transcript, journal tail and docker logs, for a failed test's report;
+    the secrets commands were given (``Vps.run(secret=...)``) shown as ``[secret]``."""
     try:
         reach = vps.ssh_command()
     except Exception as e:  # noqa: BLE001 - the rest of the report still helps
@@ -51,4 +53,4 @@ def report(vps: Vps) -> str:
     if vps.docker_mode == "dind":
         parts += ["--- inner Docker engine (last 50 lines) ---", journal(vps, 50, units=DIND_UNITS)]
     parts += ["--- docker logs ---", logs(vps)]
-    return "\n".join(parts)
+    return redact("\n".join(parts), vps.transcript.secrets)

@@ -66,10 +66,12 @@ class Transcript:
     """Every command run over one connection, for the failure report."""
 
     results: list[CommandResult] = field(default_factory=list)
+    #: Text never shown: results are redacted when rendered, and the report as a whole.
+    secrets: set[str] = field(default_factory=set)
 
     def render(self, tail_lines: int = 5) -> str:
         lines = []
-        for r in self.results:
+        for r in (result.redacted(self.secrets) for result in self.results):
             lines.append(f"$ {r.command}    # exit {r.exit_status}, {r.duration:.3f} s")
             lines += [f"  ! {line}" for line in r.tail("stderr", tail_lines).splitlines()]
         return "\n".join(lines) or "(no commands)"

@@ -377,8 +377,13 @@ class Vps:
         user: str | None = None,
         env: dict[str, str] | None = None,
         stdin: Iterable[bytes] = (),
+        secret: Iterable[str] = (),
     ) -> CommandResult:
         """Run a shell command as ``vps`` (or root with ``sudo``, or ``user``).
+
+        ``secret``: text (passwords, tokens) shown as ``[secret]`` in the result, its error,
+        the transcript and the failure report from now on. Give a secret to a command on
+        ``stdin`` rather than in ``command``: the VPS's own logs (sudo's journal line) see commands.
 
         >>> vps.run("id -un").stdout  # doctest: +SKIP
         'vps\\n'
@@ -391,9 +396,11 @@ class Vps:
         target = user or ("root" if sudo else self.user)
         if target != self.user:
             wrapped = f"sudo -n -H -u {shlex.quote(target)} -- sh -c {shlex.quote(wrapped)}"
+        self.transcript.secrets.update(s for s in secret if s)
         result = self.session().run(wrapped, timeout=timeout, stdin=stdin)
         if wrapped != command:
             result = CommandResult(command, result.exit_status, result.stdout, result.stderr, result.duration)
+        result = result.redacted(self.transcript.secrets)
         self.transcript.results.append(result)
         if check and not result.ok:
             raise CommandFailed(result, f"VPS {self.name}")

@@ -16,6 +16,8 @@ from harness.fleet import Fleet
 from harness.flows import ci_registry as ci_registry_flow
 from harness.flows import jenkins_slave0 as jenkins_slave0_flow
 from harness.flows.ci_registry import CiRegistry
+from harness.flows.ci_registry import builds as builds_flow
+from harness.flows.ci_registry.builds import ConcurrentBuilds
 from harness.flows.jenkins_slave0 import JenkinsSlave0
 from harness.flows.world import VARIANTS, World
 from harness.spec import OsSpec
@@ -52,6 +54,18 @@ def ci_registry(vps_fleet: Fleet, vps_os: OsSpec) -> CiRegistry:
     ``pipeline/`` as jenkins over SSH; ``page()`` is production's webapp page. Removed after the test.
     """
     return _world(ci_registry_flow.provision, vps_fleet, vps_os, "hardened", "ci-registry")
+
+
+@pytest.fixture
+def concurrent_builds(vps_fleet: Fleet, vps_os: OsSpec) -> ConcurrentBuilds:
+    """The concurrent-builds world of the test's OS, provisioned (see :mod:`harness.flows.ci_registry.builds`).
+
+    ``registry`` (``registry.local:5000``, htpasswd users ``alice`` and ``bob``) and ``jenkins``
+    (the build host) are :class:`~harness.vps.Vps` objects on ``network``; ``passwords`` maps each
+    user to its password (secrets: shown as ``[secret]`` in transcripts and reports);
+    ``job(number, stage, user=..., per_job_config=...)`` runs a stage of ``pipeline/job.sh``.
+    """
+    return _world(builds_flow.provision, vps_fleet, vps_os, "hardened", "concurrent-builds")
 
 
 def _world(provision: Callable[[Fleet, OsSpec, str], W], fleet: Fleet, spec: OsSpec, variant: str, name: str) -> W:

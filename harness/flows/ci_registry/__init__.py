@@ -50,8 +50,8 @@ ROLES = {
 
 
 @dataclass
-class CiRegistry(World):
-    """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
+class BuildHost(World):
+    """A world with a build host ``jenkins`` whose jenkins user the Jenkins master reaches by key."""
 
     #: The Jenkins master's key: jenkins@jenkins authorizes it.
     master_key: KeyPair = field(default_factory=lambda: KeyPair.generate("jenkins@master"))
@@ -64,25 +64,44 @@ class CiRegistry(World):
     def jenkins(self) -> Vps:
         return self.hosts["jenkins"]
 
-    @property
-    def production(self) -> Vps:
-        return self.hosts["production"]
-
-    def pipeline(self, script: str, *args: str, check: bool = True, timeout: float = 300) -> CommandResult:
+    def pipeline(
+        self,
+        script: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str = "",
+        secret: tuple[str, ...] = (),
+        check: bool = True,
+        timeout: float = 300,
+    ) -> CommandResult:
         """Run the job ``pipeline/<script> ARGS`` on the build host as jenkins, logged in over SSH
-        with the master's key as a Jenkins SSH agent is; raises :class:`CommandFailed` if it fails."""
-        env = f"REGISTRY={REGISTRY} BASE={shlex.quote(self.os.registry_ref)}"
-        command = f"{env} sh {SCRIPTS.remote}/pipeline/{script} " + " ".join(shlex.quote(a) for a in args)
+        with the master's key as a Jenkins SSH agent is; ``stdin`` is its input (a password),
+        ``secret`` what the result and the failure report must never show. Raises
+        :class:`CommandFailed` if it fails."""
+        variables = {"REGISTRY": REGISTRY, "BASE": self.os.registry_ref, **(env or {})}
+        exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+        command = f"{exports} sh {SCRIPTS.remote}/pipeline/{script} " + " ".join(shlex.quote(a) for a in args)
+        self.jenkins.transcript.secrets.update(s for s in secret if s)
         route = self.jenkins.route
         session = SshSession(route.host, route.port, "jenkins", self.master_key, self.jenkins.host_key)
         try:
-            result = session.run(command, timeout=timeout)
+            result = session.run(command, timeout=timeout, stdin=[stdin.encode()] if stdin else ())
         finally:
             session.close()
+        result = result.redacted(self.jenkins.transcript.secrets)
         self.jenkins.transcript.results.append(result)
         if check and not result.ok:
             raise CommandFailed(result, "VPS jenkins, as jenkins")
         return result
+
+
+@dataclass
+class CiRegistry(BuildHost):
+    """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
+
+    @property
+    def production(self) -> Vps:
+        return self.hosts["production"]
 
     def page(self) -> str:
         """What production's webapp answers on :8080."""

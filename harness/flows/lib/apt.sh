@@ -1,6 +1,7 @@
 # shellcheck shell=sh disable=SC2034 # the scripts that source it use these
 # The apt family (Debian, Ubuntu): packages and where things live.
 SSH_SERVICE=ssh
+HTPASSWD_PACKAGE=apache2-utils
 SSL_DIR=/etc/ssl
 NGINX_SITE=/etc/nginx/sites-available/default
 

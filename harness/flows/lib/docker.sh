@@ -22,12 +22,13 @@ restart_engine() {
 }
 
 # run_container NAME ARGS...: a container NAME of `docker run -d --name NAME ARGS`;
-# one that ran with other ARGS is replaced.
+# one that ran with other ARGS is replaced. CONTAINER_NEW says whether it made one.
 run_container() {
     name=$1
     shift
     wanted=$(printf '%s ' "$@" | sha256sum | cut -c1-16)
     have=$(docker container inspect -f '{{index .Config.Labels "vps-flows.args"}}' "$name" 2>/dev/null || true)
+    CONTAINER_NEW=no
     if [ "$have" = "$wanted" ]; then
         if [ "$(docker container inspect -f '{{.State.Running}}' "$name")" = true ]; then
             ok "container $name"
@@ -39,6 +40,8 @@ run_container() {
     fi
     [ -z "$have" ] || docker rm -f "$name" >/dev/null
     docker run -d --name "$name" --label "vps-flows.args=$wanted" "$@" >/dev/null
+    # shellcheck disable=SC2034 # the caller reads it
+    CONTAINER_NEW=yes
     changed "container $name"
 }
 

@@ -1,6 +1,7 @@
 # shellcheck shell=sh disable=SC2034 # the scripts that source it use these
 # The rpm family (CentOS, Rocky): packages and where things live.
 SSH_SERVICE=sshd
+HTPASSWD_PACKAGE=httpd-tools
 SSL_DIR=/etc/pki/tls
 NGINX_SITE=/etc/nginx/conf.d/default.conf
 

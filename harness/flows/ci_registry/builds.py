@@ -1,0 +1,128 @@
+"""The concurrent-builds flow: two jobs of one user on one build host, each
+logging in to a registry that wants a login, building and pushing, with the
+shared ``~/.docker`` or a ``DOCKER_CONFIG`` per job.
+
+Two VPSes of one OS on one private network, each with its own engine::
+
+    jenkins (build host; user jenkins)  --docker login/push/pull-->  registry.local:5000
+      job 101 (alice), job 102 (bob): pipeline/job.sh STAGE         registry:2, htpasswd (bcrypt, cost 4)
+
+The pieces are the CI-registry flow's (``scripts/registry.sh`` with
+``inputs/users``, ``engine.sh``, ``jenkins.sh``, the webapp); the jobs'
+stages are ``pipeline/job.sh``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from harness.fleet import Fleet
+from harness.flows.ci_registry import REGISTRY, REGISTRY_NAME, SCRIPTS, VARIANTS, BuildHost
+from harness.flows.world import REGISTRY_RECIPE, Step, UnknownVariant, at_once
+from harness.result import CommandResult
+from harness.spec import OsSpec
+
+#: The registry's accounts, one per job of the test (their passwords are made per world).
+USERS = ("alice", "bob")
+ROLES = {
+    "registry": f"{REGISTRY}: registry:2 on this host's engine, plain HTTP, htpasswd users {', '.join(USERS)}",
+    "jenkins": "the build host: user jenkins (the Jenkins master's SSH agent), its own engine; pipeline/job.sh",
+}
+
+
+@dataclass
+class ConcurrentBuilds(BuildHost):
+    """The provisioned world: ``registry`` and ``jenkins`` (:class:`~harness.vps.Vps`), and ``passwords``."""
+
+    #: The registry's users and their passwords: secrets, never shown in transcripts or reports.
+    passwords: dict[str, str] = field(default_factory=lambda: {user: secrets.token_urlsafe(12) for user in USERS})
+
+    def job(
+        self, number: int, stage: str, *args: str, user: str = "", per_job_config: bool, check: bool = True
+    ) -> CommandResult:
+        """Stage ``stage`` of job ``number`` (``pipeline/job.sh``), as jenkins over SSH; ``login`` logs
+        in as ``user`` with its password on stdin. ``per_job_config``: the job's own DOCKER_CONFIG."""
+        env = {"BUILD_NUMBER": str(number), "PER_JOB_CONFIG": "yes" if per_job_config else "no"}
+        password = ""
+        if stage == "login":
+            env["REGISTRY_USER"] = user
+            password = self.passwords[user] + "\n"
+        return self.pipeline(
+            "job.sh", stage, *args, env=env, stdin=password, secret=tuple(self.passwords.values()), check=check
+        )
+
+    def apply(self) -> list[Step]:
+        """Run every provisioning step again (they are idempotent); the steps, to see what changed."""
+        return apply(self)
+
+
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> ConcurrentBuilds:
+    """Start the two VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
+    if variant not in VARIANTS:
+        raise UnknownVariant(variant, VARIANTS)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    registry_image = fleet.image(spec, "dind", (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),))
+    engine_image = fleet.image(spec, "dind")
+    timings["images"] = time.monotonic() - started
+
+    started = time.monotonic()
+    network = fleet.network("concurrent-builds")
+    registry, jenkins = at_once(
+        [
+            lambda: fleet.vps(
+                spec,
+                name="registry",
+                networks=[network],
+                aliases=[REGISTRY_NAME],
+                docker_mode="dind",
+                image=registry_image,
+            ),
+            lambda: fleet.vps(spec, name="jenkins", networks=[network], docker_mode="dind", image=engine_image),
+        ]
+    )
+    timings["starts"] = time.monotonic() - started
+    world = ConcurrentBuilds(
+        flow="concurrent-builds",
+        variant=variant,
+        os=spec,
+        network=network,
+        hosts={"registry": registry, "jenkins": jenkins},
+        roles=ROLES,
+        timings=timings,
+    )
+    for vps in (registry, jenkins):
+        vps.transcript.secrets.update(world.passwords.values())
+    apply(world)
+    return world
+
+
+def apply(world: ConcurrentBuilds) -> list[Step]:
+    """Apply the CI-registry flow's scripts to ``world``'s hosts; the steps."""
+    registry, jenkins = world.registry, world.jenkins
+    env = {"REGISTRY": REGISTRY}
+    steps: list[Step] = []
+
+    def timed(name: str, step: Step) -> Step:
+        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
+        steps.append(step)
+        return step
+
+    started = time.monotonic()
+    at_once([lambda: SCRIPTS.install(registry), lambda: SCRIPTS.install(jenkins)])
+    world.timings["install scripts"] = time.monotonic() - started
+    users = "".join(f"{user} {password}\n" for user, password in world.passwords.items())
+    master = {"master.pub": world.master_key.public + "\n"}
+    at_once(
+        [
+            lambda: timed("registry", SCRIPTS.run(registry, "registry.sh", inputs={"users": users})),
+            lambda: [
+                timed("jenkins engine", SCRIPTS.run(jenkins, "engine.sh", env)),
+                timed("jenkins", SCRIPTS.run(jenkins, "jenkins.sh", env, master)),
+            ],
+        ]
+    )
+    world.steps.extend(steps)
+    return steps

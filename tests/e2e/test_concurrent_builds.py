@@ -1,0 +1,128 @@
+"""Concurrent builds of one user on one build host against a registry that
+wants a login: the shared ~/.docker breaks the other job's push when one job
+logs out, a DOCKER_CONFIG per job does not; the cleanup stage; secrets kept
+out of transcripts and reports."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import tarfile
+
+import pytest
+
+from harness.errors import CommandFailed
+from harness.flows.ci_registry import REGISTRY
+from harness.flows.ci_registry.builds import ConcurrentBuilds
+from harness.result import CommandResult
+
+pytestmark = pytest.mark.docker
+
+
+def interleaved(world: ConcurrentBuilds, per_job_config: bool) -> CommandResult:
+    """Jobs 101 (alice) and 102 (bob) at once, in a fixed order: both log in and build, 101
+    pushes and logs out while 102 is between its login and its push; 102's push."""
+    for number, user in ((101, "alice"), (102, "bob")):
+        world.job(number, "login", user=user, per_job_config=per_job_config)
+    for number in (101, 102):
+        world.job(number, "build", per_job_config=per_job_config)
+    world.job(101, "push", per_job_config=per_job_config)
+    world.job(101, "logout", per_job_config=per_job_config)
+    return world.job(102, "push", per_job_config=per_job_config, check=False)
+
+
+def logins(world: ConcurrentBuilds, config: str) -> list[str]:
+    """The users whose credentials a docker config.json on the build host holds."""
+    auths = json.loads(world.jenkins.run(f"cat {config}", sudo=True).stdout).get("auths", {})
+    return sorted(base64.b64decode(entry["auth"]).decode().split(":")[0] for entry in auths.values() if "auth" in entry)
+
+
+def test_a_shared_docker_config_fails_the_other_jobs_push_on_logout(concurrent_builds: ConcurrentBuilds) -> None:
+    pushed = interleaved(concurrent_builds, per_job_config=False)
+    assert not pushed.ok, "job 101's logout erased the credentials job 102 logged in with"
+    assert re.search(r"no basic auth credentials|unauthorized|authentication required", pushed.stderr), pushed.stderr
+    assert logins(concurrent_builds, "/home/jenkins/.docker/config.json") == []
+
+
+def test_a_docker_config_per_job_keeps_each_jobs_login(concurrent_builds: ConcurrentBuilds) -> None:
+    world = concurrent_builds
+    pushed = interleaved(world, per_job_config=True)
+    assert pushed.ok and pushed.stdout == f"job 102: pushed {REGISTRY}/team/job:102\n", pushed.stderr
+    workspace = "/home/jenkins/workspace/job"
+    assert logins(world, f"{workspace}/101/.docker/config.json") == [], "101 logged out of its own config"
+    assert logins(world, f"{workspace}/102/.docker/config.json") == ["bob"], "only bob's, never alice's"
+    mode = world.jenkins.run(
+        f"stat -c '%a %U' {workspace}/102/.docker {workspace}/102/.docker/config.json", sudo=True
+    ).stdout
+    assert mode.split("\n")[:2] == ["700 jenkins", "600 jenkins"]
+    tags = world.registry.run(
+        "docker exec registry ls /var/lib/registry/docker/registry/v2/repositories/team/job/_manifests/tags"
+    )
+    assert tags.stdout.split() == ["101", "102"]
+
+
+def test_secrets_never_show_in_results_transcripts_or_reports(concurrent_builds: ConcurrentBuilds) -> None:
+    world, password = concurrent_builds, concurrent_builds.passwords["alice"]
+    world.job(103, "login", user="alice", per_job_config=True)
+    echoed = world.jenkins.run("cat", stdin=[password.encode()])
+    assert echoed.stdout == "[secret]", "a secret the world marked is redacted in results"
+    with pytest.raises(CommandFailed) as failed:
+        world.jenkins.run("cat >&2; exit 3", stdin=[password.encode()])
+    assert "[secret]" in str(failed.value) and password not in str(failed.value)
+    mine = "s3cr3t-" + password[:6]
+    assert world.registry.run(f"echo {mine}", secret=[mine]).stdout == "[secret]\n"
+    for vps in world.hosts.values():
+        shown = vps.transcript.render() + vps.report()
+        assert all(secret not in shown for secret in [*world.passwords.values(), mine])
+    assert "echo [secret]" in world.registry.transcript.render()
+
+
+def old_image(tag: str, arch: str, created: str = "2015-06-01T00:00:00Z") -> bytes:
+    """A ``docker load`` archive (docker save's classic layout) of a one-layer image built at ``created``."""
+
+    def tar_of(files: dict[str, bytes]) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), 1433116800
+                tar.addfile(info, io.BytesIO(data))
+        return out.getvalue()
+
+    layer = tar_of({"etc/built-in-2015": b"an image built long ago\n"})
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": "linux",
+            "created": created,
+            "config": {"Cmd": ["true"]},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+        }
+    ).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]).encode()
+    return tar_of({config_name: config, "layer/layer.tar": layer, "manifest.json": manifest})
+
+
+def test_the_cleanup_stage_prunes_by_build_time_and_logs_out(concurrent_builds: ConcurrentBuilds) -> None:
+    world, jenkins = concurrent_builds, concurrent_builds.jenkins
+    old, fresh = f"{REGISTRY}/team/job:103", f"{REGISTRY}/team/job:104"
+    arch = jenkins.run("docker version -f '{{.Server.Arch}}'").stdout.strip()
+    jenkins.run("docker load >/dev/null", stdin=[old_image(old, arch)])
+    world.job(103, "login", user="alice", per_job_config=False)
+    world.job(103, "push", per_job_config=False)
+    jenkins.run(f"docker rmi {old} >/dev/null")
+    world.job(103, "pull", per_job_config=False)  # pulled a moment ago, built in 2015
+    world.job(104, "build", per_job_config=False)
+    jenkins.run("docker rm $(docker create -v /cache " + world.os.registry_ref + " true) >/dev/null")
+    assert jenkins.run("docker volume ls -q -f dangling=true").stdout.split(), "a dangling volume to remove"
+
+    assert world.job(103, "cleanup", per_job_config=False).stdout == "job 103: cleaned up\n"
+    present = jenkins.run("docker images --format '{{.Repository}}:{{.Tag}}'").stdout.split()
+    assert old not in present, "until=2h compares build time: the image pulled a moment ago went"
+    assert fresh in present, "built a moment ago: kept"
+    assert jenkins.run("docker volume ls -q -f dangling=true").stdout == ""
+    assert logins(world, "/home/jenkins/.docker/config.json") == []
