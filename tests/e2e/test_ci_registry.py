@@ -33,7 +33,8 @@ def test_the_pipeline_builds_pushes_and_swaps_production(ci_registry: CiRegistry
     assert webapp_containers(world) == [f"{WEBAPP}:2 webapp"], "the old container is gone, one runs"
     tags = json.loads(world.registry.run("curl -fsS http://localhost:5000/v2/team/webapp/tags/list").stdout)
     assert sorted(tags["tags"]) == ["1", "2"]
-    owner = world.jenkins.run("stat -c %U /home/jenkins/workspace/webapp/Dockerfile").stdout
+    # As root: Ubuntu from 21.04 makes homes 0750 (HOME_MODE), closed to the harness's user.
+    owner = world.jenkins.run("stat -c %U /home/jenkins/workspace/webapp/Dockerfile", sudo=True).stdout
     assert owner == "jenkins\n", "the job ran as jenkins"
 
     # An engine not told about the plain-HTTP registry speaks HTTPS to it: the registry host's own.
