@@ -129,8 +129,8 @@ class Fleet:
         """
         if docker_mode != "dind":
             if inner:
-                raise ValueError(f"inner images are for a VPS's own engine; docker={docker_mode!r} has none")
-            return self.images.vps(spec)
+                raise ValueError(f"inner images are seeded in a DinD VPS's engine; docker={docker_mode!r} has none")
+            return self.images.vps(spec, bare=docker_mode == "bare")
         return self.images.dind(spec, self.docker_store, inner)
 
     def docker_store(self, image: VpsImage, inner: tuple[InnerImage, ...] = ()) -> bytes:

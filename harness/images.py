@@ -67,8 +67,10 @@ COMMON = "common"
 DIND = "dind"
 #: The kind of an image for VPSes' own engines (see :meth:`Images.inner`).
 INNER = "inner"
+#: The kind of a VPS image without Docker installed (``docker="bare"``).
+BARE = "bare"
 #: Each image kind this project builds, as messages name it.
-_KIND_NAMES = {"vps": "VPS", DIND: "Docker-in-Docker", INNER: "inner"}
+_KIND_NAMES = {"vps": "VPS", BARE: "bare VPS", DIND: "Docker-in-Docker", INNER: "inner"}
 #: Where a DinD image holds each seeded image's files (see ``vps-docker-seed``).
 SEED_LAYERS = "/var/lib/vps-harness/docker-seed/layers"
 
@@ -228,9 +230,11 @@ class Images:
 
     # -- VPS images -------------------------------------------------------
 
-    def vps_tag(self, spec: OsSpec, base: Image) -> str:
+    def vps_tag(self, spec: OsSpec, base: Image, bare: bool = False) -> str:
         digest = recipe_hash(self.recipes, spec.package_family, base.id)
-        return f"{VPS_REPOSITORY}:{spec.id}-{digest[:16]}"
+        if bare:
+            digest = hashlib.sha256(f"{digest}\nDOCKER=no\n".encode()).hexdigest()
+        return f"{VPS_REPOSITORY}:{spec.id}-{BARE + '-' if bare else ''}{digest[:16]}"
 
     def dind_tag(self, spec: OsSpec, base: Image, inner: tuple[InnerImage, ...] = ()) -> str:
         digest = recipe_hash(self.recipes, spec.package_family, base.id, DIND)
@@ -239,15 +243,18 @@ class Images:
             digest = hashlib.sha256(f"{digest}\n{extra}".encode()).hexdigest()
         return f"{VPS_REPOSITORY}:{spec.id}-{DIND}-{digest[:16]}"
 
-    def vps(self, spec: OsSpec, rebuild: bool = False) -> VpsImage:
+    def vps(self, spec: OsSpec, rebuild: bool = False, bare: bool = False) -> VpsImage:
         """The VPS image of ``spec``, built only when no image has its tag (or ``rebuild``).
 
-        A rebuild of unchanged recipes reuses the engine's layer cache: the
-        same image comes out, with the same ID.
+        ``bare``: the image without Docker (the recipe's ``DOCKER=no``), for a
+        server whose provisioning installs the engine itself. A rebuild of
+        unchanged recipes reuses the engine's layer cache: the same image
+        comes out, with the same ID.
         """
         base = self.base(spec)
-        tag = self.vps_tag(spec, base)
-        image, built = self._once(tag, f"VPS image of {spec}", lambda: self._build(spec, base, tag), rebuild)
+        tag = self.vps_tag(spec, base, bare)
+        what = f"{'bare ' if bare else ''}VPS image of {spec}"
+        image, built = self._once(tag, what, lambda: self._build(spec, base, tag, bare), rebuild)
         return VpsImage(spec, tag, image.id, base.id, built=built)
 
     def _once(self, tag: str, what: str, build: Callable[[], Image], rebuild: bool = False) -> tuple[Image, bool]:
@@ -265,16 +272,24 @@ class Images:
         except docker.errors.ImageNotFound:
             return None
 
-    def _build(self, spec: OsSpec, base: Image, tag: str) -> Image:
+    def _build(self, spec: OsSpec, base: Image, tag: str, bare: bool = False) -> Image:
         dockerfile = f"{spec.package_family}/Dockerfile"
         base_ref = reference(base)
+        buildargs = {"BASE": base_ref, **({"DOCKER": "no"} if bare else {})}
         reproduce = (
-            f"docker build --build-arg BASE={base_ref} -f {shlex.quote(str(self.recipes / dockerfile))} "
-            f"-t {tag} {shlex.quote(str(self.recipes))}"
+            "docker build "
+            + " ".join(f"--build-arg {name}={value}" for name, value in buildargs.items())
+            + f" -f {shlex.quote(str(self.recipes / dockerfile))} -t {tag} {shlex.quote(str(self.recipes))}"
         )
         self.progress(f"build {spec}: {tag} from {base_ref}")
         return self._run_build(
-            spec, tag, "vps", reproduce, path=str(self.recipes), dockerfile=dockerfile, buildargs={"BASE": base_ref}
+            spec,
+            tag,
+            BARE if bare else "vps",
+            reproduce,
+            path=str(self.recipes),
+            dockerfile=dockerfile,
+            buildargs=buildargs,
         )
 
     # -- Docker-in-Docker images ------------------------------------------
@@ -502,7 +517,9 @@ class Images:
                 name = (inner_image.labels or {}).get(labels.INNER_NAME, "")
                 inner.append(InnerImage(spec, name, tag, inner_image.id, built=False))
             return self.dind_tag(spec, base, tuple(inner)) in image.tags
-        return (self.dind_tag if kind == DIND else self.vps_tag)(spec, base) in image.tags
+        if kind == DIND:
+            return self.dind_tag(spec, base) in image.tags
+        return self.vps_tag(spec, base, bare=kind == BARE) in image.tags
 
     def prune(self) -> list[ImageInfo]:
         """Remove this project's images that current recipes do not use."""

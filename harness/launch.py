@@ -29,9 +29,12 @@ from harness.ssh import KeyPair
 from harness.tunnel import LabellingSocket
 
 Init = Literal["systemd", "sshd"]
-#: Docker for the VPS: none, its own engine under systemd, or the host's socket.
-DockerMode = Literal["none", "dind", "socket"]
-DOCKER_MODES = ("none", "dind", "socket")
+#: Docker for the VPS: none, its own engine under systemd, room for an engine
+#: its provisioning installs (bare: no Docker in the image), or the host's socket.
+DockerMode = Literal["none", "dind", "bare", "socket"]
+DOCKER_MODES = ("none", "dind", "bare", "socket")
+#: The modes whose VPS runs an engine of its own (DinD's privileges, /var/lib/docker on a volume).
+OWN_ENGINE = ("dind", "bare")
 
 #: PID 1 of each init mode; the image's own CMD is systemd.
 INIT_COMMANDS: dict[str, list[str]] = {
@@ -111,8 +114,8 @@ def check_modes(init: str, docker_mode: str) -> None:
         raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
     if docker_mode not in DOCKER_MODES:
         raise ValueError(f"docker={docker_mode!r} is not one of {', '.join(DOCKER_MODES)}")
-    if docker_mode == "dind" and init != "systemd":
-        raise ValueError(f"docker='dind' runs docker.service under systemd; init={init!r} has none")
+    if docker_mode in OWN_ENGINE and init != "systemd":
+        raise ValueError(f"docker={docker_mode!r} runs docker.service under systemd; init={init!r} has none")
 
 
 @dataclass
@@ -148,6 +151,7 @@ def launch(
     ``docker_mode="dind"`` needs systemd: the VPS runs docker.service with
     /var/lib/docker on a volume of its own (never the container's
     overlay, where dockerd falls back to the slow vfs driver).
+    ``"bare"`` is the same room for an engine, with none installed or started.
     """
     check_modes(init, docker_mode)
     host_key = KeyPair.generate(f"root@{name}")
@@ -166,7 +170,7 @@ def launch(
     volumes: list[Volume] = []
     engine_socket: LabellingSocket | None = None
     try:
-        if docker_mode == "dind":
+        if docker_mode in OWN_ENGINE:
             volume_labels = {**owner_labels, labels.PARENT: container_name}
             volumes.append(client.volumes.create(f"{container_name}-docker", labels=volume_labels))
             options["volumes"][volumes[0].name] = {"bind": "/var/lib/docker", "mode": "rw"}
@@ -184,7 +188,13 @@ def launch(
             **options,
         }
         container = _create_and_start(
-            client, image.tag, create, networks, [name, *aliases], privileged=docker_mode == "dind", progress=progress
+            client,
+            image.tag,
+            create,
+            networks,
+            [name, *aliases],
+            privileged=docker_mode in OWN_ENGINE,
+            progress=progress,
         )
     except BaseException:
         for volume in volumes:

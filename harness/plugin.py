@@ -38,7 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--vps-docker",
         default="none",
         choices=DOCKER_MODES,
-        help="Docker in every VPS: none, dind (its own engine) or socket (the host's, mounted); default: none",
+        help="Docker in every VPS: none, dind (its own engine), bare (no Docker yet: its provisioning installs "
+        "the engine) or socket (the host's, mounted); default: none",
     )
     group.addoption(
         "--vps-prepare",
@@ -54,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "vps(os=[...], init='systemd'|'sshd', docker='none'|'dind'|'socket'): narrow a test's OS matrix "
+        "vps(os=[...], init='systemd'|'sshd', docker='none'|'dind'|'bare'|'socket'): narrow a test's OS matrix "
         "or configure its VPS",
     )
     values = config.getoption("vps") or config.getini("vps")

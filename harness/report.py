@@ -50,7 +50,7 @@ def report(vps: Vps) -> str:
     if vps.failed_units:
         parts += ["--- failed units at boot ---", vps.failed_units]
     parts += ["--- journal (last 200 lines) ---", journal(vps)]
-    if vps.docker_mode == "dind":
+    if vps.docker_mode in ("dind", "bare"):  # bare: the engine its provisioning installed, if any
         parts += ["--- inner Docker engine (last 50 lines) ---", journal(vps, 50, units=DIND_UNITS)]
     parts += ["--- docker logs ---", logs(vps)]
     return redact("\n".join(parts), vps.transcript.secrets)

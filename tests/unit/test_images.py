@@ -49,6 +49,7 @@ class FakeApi:
 
     def build(self, *, tag: str, buildargs: dict[str, str] | None = None, fileobj: Any = None, **_: Any) -> Any:
         self.engine.calls.append(("build", tag, (buildargs or {}).get("BASE") or (buildargs or {}).get("VPS", "")))
+        self.engine.buildargs[tag] = dict(buildargs or {})
         if fileobj is not None:  # a context made in memory: keep what it holds
             with tarfile.open(fileobj=fileobj) as tar:
                 self.engine.contexts[tag] = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
@@ -67,6 +68,7 @@ class FakeEngine:
     def __init__(self, registry: bool = False, build_error: bool = False) -> None:
         self.store: list[FakeImage] = []
         self.contexts: dict[str, dict[str, bytes]] = {}
+        self.buildargs: dict[str, dict[str, str]] = {}
         self.calls: list[tuple[str, ...]] = []
         self.registry = registry
         self.build_error = build_error
@@ -158,6 +160,17 @@ def test_vps_image_is_built_once_then_found_by_its_tag(tmp_path: Path) -> None:
     assert first.tag.startswith("vps-harness/vps:debian-12-")
     assert [c[0] for c in engine.calls].count("build") == 1
     assert ("build", first.tag, base_reference(DEBIAN)) in engine.calls
+
+
+def test_the_bare_image_is_its_own_build_of_the_same_recipe_without_docker(tmp_path: Path) -> None:
+    engine = FakeEngine(registry=False)
+    images, _, _ = make_images(engine, tmp_path)
+    bare, plain = images.vps(DEBIAN, bare=True), images.vps(DEBIAN)
+    assert bare.built and plain.built and bare.tag != plain.tag
+    assert bare.tag.startswith("vps-harness/vps:debian-12-bare-")
+    assert not images.vps(DEBIAN, bare=True).built, "found by its tag the next time"
+    assert engine.buildargs[bare.tag] == {"BASE": base_reference(DEBIAN), "DOCKER": "no"}
+    assert engine.buildargs[plain.tag] == {"BASE": base_reference(DEBIAN)}
 
 
 def test_a_failed_build_raises_with_output_and_reproduce_command(tmp_path: Path) -> None:

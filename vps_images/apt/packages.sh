@@ -30,10 +30,14 @@ chmod 0755 /usr/sbin/policy-rc.d
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     openssh-server sudo systemd systemd-sysv dbus \
-    curl ca-certificates iproute2 iputils-ping procps less python3 python3-apt rsync \
-    docker.io iptables
-# Debian 13 moved the client out of docker.io into docker-cli, which docker.io
-# only recommends: a server's `apt-get install docker.io` has it either way.
-command -v docker >/dev/null || apt-get install -y -qq --no-install-recommends docker-cli
+    curl ca-certificates iproute2 iputils-ping procps less python3 python3-apt rsync
+# The Docker engine, unless this is the bare image (DOCKER=no), whose
+# provisioning installs it as on a new server.
+if [ "${DOCKER:-yes}" = yes ]; then
+    apt-get install -y -qq --no-install-recommends docker.io iptables
+    # Debian 13 moved the client out of docker.io into docker-cli, which docker.io
+    # only recommends: a server's `apt-get install docker.io` has it either way.
+    command -v docker >/dev/null || apt-get install -y -qq --no-install-recommends docker-cli
+fi
 apt-get clean
 rm -f /usr/sbin/policy-rc.d

@@ -38,9 +38,11 @@ for unit in docker.service docker.socket containerd.service; do
 done
 
 # A containerd older than 1.4 cannot start containers where CAP_SYS_RESOURCE
-# is withheld; vps-containerd works around it (see there).
+# is withheld; vps-containerd works around it (see there). The bare image has
+# no containerd yet: whichever its provisioning installs, vps-containerd
+# checks it when it starts.
 case "$(containerd --version 2>/dev/null | awk '{print $3}')" in
-v1.[0-3].* | 1.[0-3].*)
+v1.[0-3].* | 1.[0-3].* | '')
     install -D -m 0644 /usr/local/lib/vps-harness/containerd-unit.conf \
         /etc/systemd/system/containerd.service.d/vps-harness.conf
     ;;

@@ -23,7 +23,10 @@ if command -v dnf >/dev/null; then pkg=dnf; else pkg=yum; fi
 $pkg install -y \
     openssh-server openssh-clients sudo systemd procps-ng iproute iputils \
     curl ca-certificates less python3 rsync shadow-utils passwd
-# The Docker engine: CentOS 7 ships it as "docker"; EL9 has no Docker package,
-# only podman's docker-compatible CLI.
-$pkg install -y docker || $pkg install -y moby-engine || $pkg install -y podman-docker
+# The Docker engine, unless this is the bare image (DOCKER=no): CentOS 7
+# ships it as "docker"; EL9 has no Docker package, only podman's
+# docker-compatible CLI.
+if [ "${DOCKER:-yes}" = yes ]; then
+    $pkg install -y docker || $pkg install -y moby-engine || $pkg install -y podman-docker
+fi
 $pkg clean all
