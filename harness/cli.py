@@ -138,10 +138,16 @@ def _world_up(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(offered)) or "none (install vps-harness with its flows)"
         raise HarnessError(f"no world named {args.name!r}; the worlds are: {known}")
     spec = parse_spec(args.os)
+    if args.variant == "socket":
+        raise HarnessError(
+            f"world {args.name} --variant socket mounts a Docker socket the harness serves while its process "
+            "lives, and `vps-harness world up` exits: use --variant dind here, or the flow's fixture in a test"
+        )
     desk = _standalone()
     started = time.monotonic()
     world = desk.world_up(Images(desk.client), args.name, offered[args.name], spec, args.variant)
     print(world.describe())
+    world.close()
     print(f"up in {time.monotonic() - started:.1f} s; `vps-harness world down {args.name}` removes it")
     return 0
 
@@ -227,10 +233,11 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--init", choices=list(INIT_COMMANDS), default="systemd", help="PID 1 (default: %(default)s)")
     up.add_argument(
         "--docker",
-        choices=["none", "dind"],
+        choices=["none", "dind", "bare"],
         default="none",
-        help="dind: its own Docker engine, its base image loaded (default: %(default)s; "
-        "socket mode needs a live process: pytest's vps_factory)",
+        help="dind: its own Docker engine, its base image loaded; bare: no Docker installed, room for the "
+        "engine its provisioning installs (default: %(default)s; socket mode needs a live process: "
+        "pytest's vps_factory)",
     )
     up.set_defaults(run=_up)
     world = commands.add_parser("world", help="provisioned worlds of several VPSes (the flows)").add_subparsers(
@@ -240,7 +247,9 @@ def parser() -> argparse.ArgumentParser:
     world_up.add_argument("name", metavar="NAME", help="e.g. jenkins-slave0")
     world_up.add_argument("--os", default="debian:12", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
     world_up.add_argument(
-        "--variant", default="hardened", help="the setup, where a flow has several: hardened (default) or as_written"
+        "--variant",
+        help="the setup, where a flow has several: hardened or as_written (jenkins-slave0; default hardened), "
+        "dind or socket (deploy-daemon; default dind)",
     )
     world_up.set_defaults(run=_world_up)
     world_down = world.add_parser("down", help="remove world NAME")

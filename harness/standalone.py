@@ -47,9 +47,11 @@ class World(Protocol):
 
     def describe(self) -> str: ...
 
+    def close(self) -> None: ...
 
-#: A world's provisioning: ``provision(fleet, spec, variant)``, found by entry point (group ``WORLDS``).
-Provision = Callable[[Fleet, OsSpec, str], World]
+
+#: A world's provisioning: ``provision(fleet, spec[, variant])``, found by entry point (group ``WORLDS``).
+Provision = Callable[..., World]
 #: The entry point group of worlds ``vps-harness world up NAME`` can make (the flows register theirs).
 WORLDS = "vps_harness.worlds"
 
@@ -160,7 +162,9 @@ class Standalone:
         ]
         return list(self.client.containers.list(all=True, filters={"label": selector}, ignore_removed=True))
 
-    def world_up(self, images: Images, name: str, provision: Provision, spec: OsSpec, variant: str) -> World:
+    def world_up(
+        self, images: Images, name: str, provision: Provision, spec: OsSpec, variant: str | None = None
+    ) -> World:
         """Make world ``name`` of ``spec`` (its VPSes outlive this process); on failure remove what was made."""
         if self.world_containers(name):
             raise HarnessError(f"world {name} is up already; `vps-harness world down {name}` removes it")
@@ -175,7 +179,7 @@ class Standalone:
             self.client, images, session=session, identity=self.identity, owner_labels=owner, progress=images.progress
         )
         try:
-            world = provision(fleet, spec, variant)
+            world = provision(fleet, spec, variant) if variant else provision(fleet, spec)
         except BaseException:
             fleet.close()
             raise

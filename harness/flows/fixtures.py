@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
@@ -14,10 +14,12 @@ import pytest
 from harness.errors import ImageUnavailable
 from harness.fleet import Fleet
 from harness.flows import ci_registry as ci_registry_flow
+from harness.flows import deploy_daemon as deploy_daemon_flow
 from harness.flows import jenkins_slave0 as jenkins_slave0_flow
 from harness.flows.ci_registry import CiRegistry
 from harness.flows.ci_registry import builds as builds_flow
 from harness.flows.ci_registry.builds import ConcurrentBuilds
+from harness.flows.deploy_daemon import DeployDaemon
 from harness.flows.jenkins_slave0 import JenkinsSlave0
 from harness.flows.world import VARIANTS, World
 from harness.spec import OsSpec
@@ -29,6 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"jenkins_slave0(variant='hardened'): the variant of the jenkins_slave0 world ({' or '.join(VARIANTS)})",
+    )
+    config.addinivalue_line(
+        "markers",
+        "deploy_daemon(variant='dind'): the variant of the deploy_daemon world "
+        f"({' or '.join(deploy_daemon_flow.VARIANTS)})",
     )
 
 
@@ -66,6 +73,23 @@ def concurrent_builds(vps_fleet: Fleet, vps_os: OsSpec) -> ConcurrentBuilds:
     ``job(number, stage, user=..., per_job_config=...)`` runs a stage of ``pipeline/job.sh``.
     """
     return _world(builds_flow.provision, vps_fleet, vps_os, "hardened", "concurrent-builds")
+
+
+@pytest.fixture
+def deploy_daemon(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsSpec) -> Iterator[DeployDaemon]:
+    """The deploy-daemon world of the test's OS, bootstrapped (see :mod:`harness.flows.deploy_daemon`).
+
+    ``server`` is a :class:`~harness.vps.Vps` on ``network``, running deployd; ``url``, ``cert``
+    and ``cert_path`` (deployd's certificate, verified by ``request``), ``token`` (its API token, a
+    secret); ``deploy()``, ``up()``, ``down()``, ``page()`` and ``names()`` for the example app
+    ``app``. ``@pytest.mark.deploy_daemon(variant="socket")`` mounts the host's engine socket in
+    place of the server's own engine (default ``dind``). Apps still up are taken down after the test.
+    """
+    marker = request.node.get_closest_marker("deploy_daemon")
+    variant = marker.kwargs.get("variant", "dind") if marker else "dind"
+    world = _world(deploy_daemon_flow.provision, vps_fleet, vps_os, variant, "deploy-daemon")
+    yield world
+    world.close()
 
 
 def _world(provision: Callable[[Fleet, OsSpec, str], W], fleet: Fleet, spec: OsSpec, variant: str, name: str) -> W:

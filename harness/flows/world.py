@@ -153,3 +153,6 @@ class World:
             lines.append(f"  {name}: {self.roles.get(name, '')}")
             lines.append(f"    {vps.ssh_command()}")
         return "\n".join(lines)
+
+    def close(self) -> None:
+        """Let go of what the world holds in this process besides its VPSes (which its fleet removes)."""

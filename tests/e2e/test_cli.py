@@ -14,6 +14,7 @@ import pytest
 
 from harness import labels
 from harness.fleet import Fleet
+from harness.flows.deploy_daemon import DAEMON_IMAGE, DAEMON_RECIPE
 from harness.flows.jenkins_slave0 import inner_images
 from harness.flows.world import REGISTRY_RECIPE
 from harness.spec import OsSpec
@@ -96,7 +97,7 @@ def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
         cli("down", name, cache=tmp_path)
     assert not vps_engine.volumes.list(filters={"name": volume})
     socket = cli("up", str(spec), "--docker", "socket", cache=tmp_path, check=False)
-    assert socket.returncode == 2 and "invalid choice: 'socket' (choose from 'none', 'dind')" in socket.stderr
+    assert socket.returncode == 2 and "invalid choice: 'socket' (choose from 'none', 'dind', 'bare')" in socket.stderr
 
 
 def test_world_up_prints_working_ssh_lines_and_down_removes_everything(
@@ -158,11 +159,38 @@ def test_world_up_of_the_build_flows_as_the_readme_runs_it(
     assert down.stdout == f"removed world {world}: {', '.join(sorted(hosts))}\n"
 
 
+def test_world_up_of_the_deploy_daemon_as_the_readme_runs_it(spec: OsSpec, tmp_path: Path, vps_fleet: Fleet) -> None:
+    vps_fleet.images.inner(spec, DAEMON_IMAGE, DAEMON_RECIPE)
+    vps_fleet.image(spec, "bare")
+    up = cli("world", "up", "deploy-daemon", "--os", str(spec), cache=tmp_path, timeout=600)
+    try:
+        [(host, line)] = re.findall(r"^  (\w+): .*\n    (ssh .*)$", up.stdout, re.M)
+        assert host == "server"
+        where = re.search(r"^  deployd: (https://\S+) on server; certificate `([^`]+)`", up.stdout, re.M)
+        assert where, up.stdout
+        # deployd answers on the server, its own certificate verified, as the README has it by hand.
+        answer = subprocess.run(
+            [
+                *line.split(),
+                "-o",
+                "BatchMode=yes",
+                f"{where[2]} > deployd.pem && curl -sS --cacert deployd.pem {where[1]}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert answer.stdout == '{"apps": [], "daemon": "deployd"}\n', answer.stderr
+    finally:
+        down = cli("world", "down", "deploy-daemon", cache=tmp_path)
+    assert down.stdout == "removed world deploy-daemon: server\n"
+
+
 def test_world_refuses_what_it_does_not_know_in_one_sentence(tmp_path: Path) -> None:
     unknown = cli("world", "up", "nosuch", cache=tmp_path, check=False)
     assert (unknown.returncode, unknown.stderr) == (
         1,
-        "vps-harness: no world named 'nosuch'; the worlds are: ci-registry, concurrent-builds, jenkins-slave0\n",
+        "vps-harness: no world named 'nosuch'; the worlds are: ci-registry, concurrent-builds, deploy-daemon, "
+        "jenkins-slave0\n",
     )
     variant = cli("world", "up", "jenkins-slave0", "--variant", "sloppy", cache=tmp_path, check=False)
     assert (variant.returncode, variant.stderr) == (
@@ -171,5 +199,11 @@ def test_world_refuses_what_it_does_not_know_in_one_sentence(tmp_path: Path) -> 
     )
     single = cli("world", "up", "ci-registry", "--variant", "as_written", cache=tmp_path, check=False)
     assert (single.returncode, single.stderr) == (1, "vps-harness: variant 'as_written' is not one of hardened\n")
+    socket = cli("world", "up", "deploy-daemon", "--variant", "socket", cache=tmp_path, check=False)
+    assert (socket.returncode, socket.stderr) == (
+        1,
+        "vps-harness: world deploy-daemon --variant socket mounts a Docker socket the harness serves while its "
+        "process lives, and `vps-harness world up` exits: use --variant dind here, or the flow's fixture in a test\n",
+    )
     missing = cli("world", "down", "jenkins-slave0", cache=tmp_path, check=False)
     assert missing.returncode == 1 and "no world named 'jenkins-slave0' is up; there are none" in missing.stderr

@@ -2,6 +2,8 @@
 # The apt family (Debian, Ubuntu): packages and where things live.
 SSH_SERVICE=ssh
 HTPASSWD_PACKAGE=apache2-utils
+# The Docker engine from the distribution's archive.
+DOCKER_PACKAGES=docker.io
 SSL_DIR=/etc/ssl
 NGINX_SITE=/etc/nginx/sites-available/default
 

@@ -2,6 +2,8 @@
 # The rpm family (CentOS, Rocky): packages and where things live.
 SSH_SERVICE=sshd
 HTPASSWD_PACKAGE=httpd-tools
+# The Docker engine from the distribution's archive (CentOS 7's; EL9 has none).
+DOCKER_PACKAGES=docker
 SSL_DIR=/etc/pki/tls
 NGINX_SITE=/etc/nginx/conf.d/default.conf
 

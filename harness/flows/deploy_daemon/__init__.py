@@ -1,0 +1,301 @@
+"""The deploy-daemon flow: a fresh server bootstrapped over SSH the way a
+Heroku-like deploy tool bootstraps one, then its daemon driving docker-compose
+through the engine's socket.
+
+One VPS, ``server``, on a private network::
+
+    the tool (the test)  --SSH: install docker.io, start it; docker load deployd:1; run deployd-->  server
+         |                                                                                          |
+         +--HTTPS :8081 (deployd's own certificate, a bearer token)-->  deployd  (socket mounted)   |
+                 PUT /apps/hello, POST /apps/hello/up                      |  docker run            |
+                                                                           v                        |
+                                  deployd-compose-hello: docker-compose up (socket, app mounted)    |
+                                                                           |  builds, starts        |
+                                                                           v                        |
+                                  hello's web container: a sibling on the server's engine, :8080 ---+
+
+Variants: ``dind`` (the server's image has no Docker, ``docker="bare"``: the
+bootstrap installs the engine from the distribution archive and starts it;
+deployd, compose and the app run on it) and ``socket`` (the server has the
+host's engine socket mounted, ``docker="socket"``: the bootstrap finds an
+engine answering and installs none; deployd, compose and the app run on the
+host's engine, beside the server's own container). On a shared engine,
+paths in ``-v`` are the engine host's (deployd's data goes on a volume, its
+socket is the one the harness serves the server), ports are the host's
+(deployd's :8081 goes on a loopback port the engine picks) and names are
+everyone's (deployd and the app get names of their own).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import shlex
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from harness.errors import CommandFailed, HarnessError, ImageUnavailable
+from harness.fleet import Fleet
+from harness.flows.ci_registry import FOLDER as CI_REGISTRY
+from harness.flows.world import Scripts, Step, UnknownVariant, World
+from harness.images import InnerImage
+from harness.launch import DockerMode
+from harness.spec import OsSpec
+from harness.vps import Vps
+from harness.waiting import wait_for
+
+FOLDER = Path(__file__).parent
+SCRIPTS = Scripts("deploy-daemon", FOLDER)
+VARIANTS = ("dind", "socket")
+#: deployd's image recipe, and its name on the server's own engine.
+DAEMON_RECIPE = FOLDER / "daemon"
+DAEMON_IMAGE = "deployd:1"
+DAEMON_PORT = 8081
+#: The app the flow deploys: ``project/`` with the CI-registry flow's webapp beside it.
+PROJECT = FOLDER / "project"
+WEBAPP = CI_REGISTRY / "webapp"
+WEB_PORT = 8080
+#: Where deployd keeps its certificate (and key, token, apps), inside its container.
+DATA = "/srv/deployd"
+ROLES = {
+    "server": f"deployd on :{DAEMON_PORT} (HTTPS, its own certificate), driving docker-compose through the socket",
+}
+
+
+class DeployFailed(HarnessError):
+    """deployd refused a request, or an app's compose run failed: what it said."""
+
+
+@dataclass
+class DeployDaemon(World):
+    """The bootstrapped server and a client of its deployd.
+
+    ``cert`` is deployd's certificate (PEM, made by deployd at its first
+    start) and ``cert_path`` a file of it here; ``token`` its API token,
+    made here and installed by the bootstrap (a secret: ``[secret]`` in
+    transcripts and reports); ``url`` where this process reaches deployd;
+    ``app`` the name to deploy the example app under (unique on a shared engine).
+    """
+
+    daemon_name: str = "deployd"
+    daemon_image: str = DAEMON_IMAGE
+    app: str = "hello"
+    cert: str = ""
+    token: str = field(default_factory=lambda: secrets.token_hex(24))
+    url: str = ""
+    _folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vps-harness-deployd-")))
+    _up: set[str] = field(default_factory=set)
+
+    @property
+    def server(self) -> Vps:
+        return self.hosts["server"]
+
+    @property
+    def cert_path(self) -> Path:
+        return self._folder / "deployd.pem"
+
+    def request(self, method: str, path: str, token: bool = True, **kwargs: Any) -> requests.Response:
+        """An HTTPS request to deployd (its certificate verified), with the token unless ``token=False``."""
+        headers = {"Authorization": f"Bearer {self.token}"} if token else {}
+        return requests.request(
+            method, self.url + path, headers=headers, verify=str(self.cert_path), timeout=120, **kwargs
+        )
+
+    def deploy(self, app: str = "") -> None:
+        """Send the example app (``project/`` and the webapp) to deployd as ``app``."""
+        app = app or self.app
+        self._call("PUT", f"/apps/{app}", 201, data=project_tar())
+
+    def up(self, app: str = "", timeout: float = 300) -> str:
+        """Ask deployd to start ``app`` and wait until its web page answers; the page."""
+        app = app or self.app
+        self._call("POST", f"/apps/{app}/up", 202)
+        self._up.add(app)
+        return wait_for(
+            lambda: self.page(app),
+            timeout=timeout,
+            what=f"app {app}'s web page through deployd on VPS {self.server.name}",
+            still_alive=lambda: self._compose_ended(app),
+            max_delay=0.5,
+        )
+
+    def down(self, app: str = "") -> dict[str, Any]:
+        """Ask deployd to stop and remove ``app`` (its containers, network and built image); what it said."""
+        app = app or self.app
+        answer = self._call("POST", f"/apps/{app}/down", 200)
+        self._up.discard(app)
+        return answer
+
+    def web_url(self, app: str = "") -> str:
+        """Where this process reaches ``app``'s web container (its published port, through the server when
+        the engine is the server's own)."""
+        app = app or self.app
+        project = shlex.quote(f"label=com.docker.compose.project={app}")
+        found = self.server.run(
+            f"docker ps -q --filter {project} --filter label=com.docker.compose.service=web"
+        ).stdout.split()
+        if len(found) != 1:
+            raise DeployFailed(f"app {app} has {len(found)} running web containers, not one")
+        published = self.server.run(f"docker port {found[0]} {WEB_PORT}/tcp").stdout.split()[0]
+        port = int(published.rsplit(":", 1)[1])
+        if self.server.docker_mode == "socket":
+            return f"http://127.0.0.1:{port}/"
+        return f"http://127.0.0.1:{self.server.forward(port)}/"
+
+    def page(self, app: str = "") -> str:
+        """``app``'s web page."""
+        response = requests.get(self.web_url(app), timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    def names(self) -> list[str]:
+        """The names of the running containers the server's ``docker ps`` lists."""
+        return sorted(self.server.run("docker ps --format '{{.Names}}'").stdout.split())
+
+    def apply(self) -> list[Step]:
+        """Run the bootstrap again (it is idempotent); the steps, to see what changed."""
+        return apply(self)
+
+    def close(self) -> None:
+        """Take down the apps still up (on a shared engine their images would outlive the server), and
+        remove ``cert_path``."""
+        try:
+            for app in sorted(self._up):
+                self.down(app)
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def describe(self) -> str:
+        where = f"docker exec {self.daemon_name} cat {DATA}"
+        reach = self.url if self.server.docker_mode == "socket" else f"https://localhost:{DAEMON_PORT}/ on server"
+        return "\n".join(
+            [super().describe(), f"  deployd: {reach}; certificate `{where}/tls/cert.pem`, token `{where}/token`"]
+        )
+
+    def _call(self, method: str, path: str, expected: int, **kwargs: Any) -> dict[str, Any]:
+        response = self.request(method, path, **kwargs)
+        if response.status_code != expected:
+            raise DeployFailed(f"deployd answered {method} {path} with {response.status_code}: {response.text.strip()}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def _compose_ended(self, app: str) -> str | None:
+        container = shlex.quote(f"{self.daemon_name}-compose-{app}")
+        state = self.server.run(f"docker inspect -f '{{{{.State.Status}}}}' {container}", check=False).stdout.strip()
+        if state in ("running", "created", ""):
+            return None
+        logs = self.server.run(f"docker logs --tail 20 {container} 2>&1", check=False).stdout
+        return f"its compose container {state}; its last lines:\n{logs}"
+
+
+def project_tar() -> bytes:
+    """The example app's folder: ``project/`` with the webapp's folder as ``webapp/``."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for path in sorted(PROJECT.iterdir()):
+            tar.add(path, path.name)
+        tar.add(WEBAPP, "webapp", filter=lambda info: None if "__pycache__" in info.name else info)
+    return data.getvalue()
+
+
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon:
+    """Start the server of ``spec`` on a private network of ``fleet`` and bootstrap it."""
+    if variant not in VARIANTS:
+        raise UnknownVariant(variant, VARIANTS)
+    if spec.package_family != "apt":
+        raise ImageUnavailable(
+            f"the deploy-daemon flow runs docker-compose from the distribution archive, and {spec}'s "
+            f"({spec.package_family} family) has none (EPEL has)"
+        )
+    docker_mode: DockerMode = "bare" if variant == "dind" else "socket"
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    daemon = fleet.images.inner(spec, DAEMON_IMAGE, DAEMON_RECIPE)
+    server_image = fleet.image(spec, docker_mode)
+    timings["images"] = time.monotonic() - started
+
+    started = time.monotonic()
+    network = fleet.network("deploy-daemon")
+    server = fleet.vps(spec, name="server", networks=[network], docker_mode=docker_mode, image=server_image)
+    timings["starts"] = time.monotonic() - started
+    world = DeployDaemon(
+        flow="deploy-daemon",
+        variant=variant,
+        os=spec,
+        network=network,
+        hosts={"server": server},
+        roles=ROLES,
+        timings=timings,
+    )
+    server.transcript.secrets.add(world.token)
+    if variant == "socket":
+        world.daemon_name = f"deployd-{server.container.name}"
+        world.daemon_image = daemon.tag
+        world.app = f"hello{secrets.token_hex(3)}"
+    try:
+        apply(world, daemon)
+    except BaseException:
+        world.close()
+        raise
+    return world
+
+
+def apply(world: DeployDaemon, daemon: InnerImage | None = None) -> list[Step]:
+    """Bootstrap ``world``'s server: its engine, deployd's image, deployd; the steps."""
+    server = world.server
+    steps: list[Step] = []
+
+    def timed(name: str, step: Step) -> Step:
+        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
+        steps.append(step)
+        return step
+
+    started = time.monotonic()
+    SCRIPTS.install(server)
+    world.timings["install scripts"] = time.monotonic() - started
+    timed("engine", SCRIPTS.run(server, "docker.sh"))
+
+    env = {"DEPLOYD_IMAGE": world.daemon_image}
+    if server.docker_mode == "socket":
+        if server.engine_socket is None:
+            raise HarnessError(f"VPS {server.name} has docker='socket' but no socket served")
+        env.update(
+            DEPLOYD_NAME=world.daemon_name,
+            DEPLOYD_PUBLISH=f"127.0.0.1::{DAEMON_PORT}",
+            DEPLOYD_DATA_SOURCE=f"{world.daemon_name}-data",
+            DEPLOYD_SOCKET_SOURCE=str(server.engine_socket.path),
+        )
+    elif daemon is not None:
+        started = time.monotonic()
+        load_daemon_image(server, daemon)
+        world.timings["load deployd"] = time.monotonic() - started
+    timed("deployd", SCRIPTS.run(server, "deployd.sh", env, {"token": world.token + "\n"}))
+
+    name = shlex.quote(world.daemon_name)
+    world.cert = server.run(f"docker exec {name} cat {DATA}/tls/cert.pem").stdout
+    world.cert_path.write_text(world.cert)
+    published = server.run(f"docker port {name} {DAEMON_PORT}/tcp").stdout.split()[0]
+    port = int(published.rsplit(":", 1)[1])
+    world.url = f"https://127.0.0.1:{port if server.docker_mode == 'socket' else server.forward(port)}"
+    world.steps.extend(steps)
+    return steps
+
+
+def load_daemon_image(server: Vps, daemon: InnerImage) -> None:
+    """Ship deployd's image to the server's engine as ``deployd:1``, as a deploy tool does without a registry:
+    ``docker save | ssh server docker load`` (skipped when it is there)."""
+    have = server.run(f"docker image inspect -f '{{{{.Id}}}}' {DAEMON_IMAGE}", check=False).stdout.strip()
+    if have == daemon.image_id:
+        return
+    server.load_image(daemon.tag)
+    try:
+        server.run(f"docker tag {daemon.tag} {DAEMON_IMAGE} && docker rmi {daemon.tag} >/dev/null")
+    except CommandFailed as e:
+        raise HarnessError(f"deployd's image did not load on VPS {server.name}: {e}") from e
