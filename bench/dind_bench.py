@@ -12,7 +12,8 @@ Medians of ``--runs`` runs in one process, interleaved with their baselines:
 
     python bench/dind_bench.py [--os debian:12] [--runs 10] [--check]
 
-``--check`` exits 1 when a target is missed. Everything it starts carries the
+``--check`` exits 1 when a ratio target is missed (absolute times are aims,
+printed, not gated). Everything it starts carries the
 session label and is removed by id, also on Ctrl-C.
 """
 

@@ -10,7 +10,8 @@ the same run on the same image with the same flags:
 
     python bench/vps_bench.py [--os debian:12] [--runs 10] [--check]
 
-``--check`` exits 1 when a target is missed. Everything it starts carries the
+``--check`` exits 1 when a ratio target is missed (absolute times are printed
+beside their aims, with the machine's load, and not gated). Everything it starts carries the
 session label and is removed by id, also on Ctrl-C.
 """
 
@@ -126,15 +127,21 @@ class Line:
 
     @property
     def met(self) -> bool:
-        return self.ratio <= self.ratio_target and (self.target is None or self.harness <= self.target)
+        """The ratio target: harness and baseline measured in the same run, so the machine's load
+        moves both. The absolute ``target`` is an aim, printed, never gated: on a shared machine
+        absolute times move by a third between runs."""
+        return self.ratio <= self.ratio_target
 
     def render(self) -> str:
         scale = 1000 if self.unit == "ms" else 1
-        target = f"<= {self.target * scale:g} {self.unit}, " if self.target is not None else ""
+        aim = ""
+        if self.target is not None:
+            over = "" if self.harness <= self.target else ", over"
+            aim = f" (aim <= {self.target * scale:g} {self.unit}{over})"
         return (
             f"{self.what:<26} harness {self.harness * scale:8.3f} {self.unit}   "
             f"baseline {self.baseline * scale:8.3f} {self.unit}   ratio {self.ratio:5.2f}   "
-            f"target {target}ratio <= {self.ratio_target:g}: {'met' if self.met else 'MISSED'}"
+            f"target ratio <= {self.ratio_target:g}: {'met' if self.met else 'MISSED'}{aim}"
         )
 
 
@@ -193,7 +200,7 @@ def bench_parser(doc: str | None, default_os: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--os", default=default_os, type=parse_spec, help="OS spec (default: %(default)s)")
     parser.add_argument("--runs", type=_runs, default=10, help="runs per measurement (median; default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a ratio target is missed")
     return parser
 
 
@@ -212,8 +219,10 @@ def bench_fleet(client: docker.DockerClient, images: Images) -> Iterator[Fleet]:
 
 
 def report(title: str, lines: list[Line], check: bool) -> int:
-    """Print the lines under ``title``; the exit status (1 when ``check`` and a target is missed)."""
-    print(f"\n{title}")
+    """Print the lines under ``title`` and the machine's load; the exit status (1 when ``check`` and a
+    ratio target is missed)."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"\n{title}; load average {load}")
     for line in lines:
         print(line.render())
     return 1 if check and not all(line.met for line in lines) else 0
