@@ -7,14 +7,19 @@ own engine."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import requests
 from cryptography import x509
 
 from harness import labels
-from harness.flows.deploy_daemon import DeployDaemon
+from harness.fleet import Fleet
+from harness.flows.deploy_daemon import DeployDaemon, provision
+from harness.flows.world import ProvisioningFailed
+from harness.spec import OsSpec
 from harness.vps import Vps
+from tests.e2e.environment import images_or_skip
 
 pytestmark = pytest.mark.docker
 
@@ -61,8 +66,32 @@ def test_the_bootstrap_installs_the_engine_and_deployd_answers(deploy_daemon: De
     assert world.request("GET", "/", token=False).status_code == 200
 
 
-def test_up_runs_the_app_beside_deployd_on_the_servers_engine(deploy_daemon: DeployDaemon) -> None:
+def version(text: str) -> tuple[int, ...]:
+    """``(1, 29, 2)`` of the first dotted version in ``text``."""
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    assert found, text
+    return tuple(int(part) for part in found.groups(default="0"))
+
+
+def test_up_runs_the_app_beside_deployd_on_the_servers_engine(
+    deploy_daemon: DeployDaemon, record_property: Callable[[str, object], None]
+) -> None:
     world, server = deploy_daemon, deploy_daemon.server
+    # The archive's docker-compose: 1.x is Python and imports distutils, which Python 3.12 dropped;
+    # deployd's image has python3-setuptools, which puts it back. Without it:
+    compose = server.run("docker exec deployd docker-compose version").stdout
+    python = server.run("docker exec deployd python3 --version").stdout
+    alone = server.run("docker exec -e SETUPTOOLS_USE_DISTUTILS=stdlib deployd docker-compose version", check=False)
+    if "docker-compose version 1." in compose and version(python) >= (3, 12):
+        assert not alone.ok and "No module named 'distutils'" in alone.stdout + alone.stderr, alone.stdout
+        record_property(
+            "expected",
+            f"the archive's docker-compose {'.'.join(map(str, version(compose)))} imports distutils, which "
+            f"Python {'.'.join(map(str, version(python)[:2]))} dropped: deployd's image adds python3-setuptools",
+        )
+    else:
+        assert alone.ok, alone.stdout + alone.stderr
+
     world.deploy()
     assert world.up() == "webapp 1\n"
 
@@ -91,9 +120,32 @@ def test_up_runs_the_app_beside_deployd_on_the_servers_engine(deploy_daemon: Dep
     )
 
 
-@pytest.mark.deploy_daemon(variant="socket")
-def test_with_the_hosts_socket_deployd_and_the_app_run_beside_the_server(deploy_daemon: DeployDaemon) -> None:
-    world, server = deploy_daemon, deploy_daemon.server
+def test_with_the_hosts_socket_deployd_and_the_app_run_beside_the_server(
+    vps_fleet: Fleet, spec: OsSpec, record_property: Callable[[str, object], None]
+) -> None:
+    engine_api = version(vps_fleet.client.version()["ApiVersion"])
+    try:
+        with images_or_skip(spec):
+            world = provision(vps_fleet, spec, "socket")
+    except ProvisioningFailed as e:
+        # Docker 29's client speaks API 1.44 at least: an engine older than Docker 25 refuses it.
+        client = vps_fleet.vpses[-1].run("docker --version").stdout
+        assert version(client) >= (29,) and engine_api < (1, 44), f"{client.strip()}, engine API {engine_api}: {e}"
+        assert e.script == "docker.sh" and "refuses this server's docker client" in str(e), str(e)
+        record_property(
+            "expected",
+            f"the server's docker {'.'.join(map(str, version(client)))} speaks API 1.44 at least; the host "
+            f"engine behind the socket, {'.'.join(map(str, engine_api))} at most",
+        )
+        return
+    try:
+        check_socket_world(world)
+    finally:
+        world.close()
+
+
+def check_socket_world(world: DeployDaemon) -> None:
+    server = world.server
     engine = next(step for step in world.steps if step.script == "docker.sh")
     assert engine.changed == () and "not this server's own" in engine.output, "nothing to install"
     assert server.run("systemctl is-active docker", check=False).stdout.strip() != "active"

@@ -1,13 +1,18 @@
 #!/bin/sh
 # A new server's Docker engine, as a deploy tool's bootstrap installs it: the
-# distribution's package, its service enabled and started. A server whose
-# engine answers already (a socket-mode VPS: the host's engine) is left as it is.
+# distribution's package, its service enabled and started. A server with a
+# Docker socket its own engine does not serve (a mounted one: a socket-mode
+# VPS, the host's engine) gets no engine; its docker client must be one that
+# engine takes.
 # shellcheck source=harness/flows/lib/common.sh
 . "$FLOW_DIR/lib/common.sh"
 # shellcheck source=harness/flows/lib/docker.sh
 . "$FLOW_DIR/lib/docker.sh"
 
-if docker info >/dev/null 2>&1 && ! systemctl is-enabled docker >/dev/null 2>&1; then
+if [ -S /var/run/docker.sock ] && ! systemctl is-enabled docker >/dev/null 2>&1; then
+    # Docker 29's client speaks API 1.44 at least; an engine older than 25 answers "too new".
+    refused=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null) ||
+        fail "the engine on /var/run/docker.sock refuses this server's docker client ($(docker --version)): $(echo "$refused" | tail -n 1)"
     ok "a Docker engine answers on /var/run/docker.sock, not this server's own"
     exit 0
 fi
