@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -18,32 +16,10 @@ from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images, InnerImage
 from harness.launch import DockerMode, Init
-from harness.progress import Progress
-from harness.reaper import sweep
+from harness.reaper import sweep_leftovers
 from harness.spec import OsSpec, parse_spec
-from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS
+from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS, SWEPT_BY_CONTROLLER, terminal_progress
 from harness.vps import Vps
-
-
-def terminal_progress(config: pytest.Config) -> Progress:
-    """Progress lines through pytest's terminal, past output capturing.
-
-    An xdist worker has no terminal of its own: its lines go to the stderr
-    it shares with the controller.
-    """
-    capman = config.pluginmanager.getplugin("capturemanager")
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    is_worker = hasattr(config, "workerinput")
-
-    def report(message: str) -> None:
-        line = f"vps-harness: {message}"
-        with capman.global_and_fixture_disabled() if capman else nullcontext():
-            if reporter is not None and not is_worker:
-                reporter.write_line(line)
-            else:
-                print(line, file=sys.stderr, flush=True)
-
-    return report
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +27,9 @@ def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
     """A client of the Docker engine; skips the test when none answers.
 
     With ``CI`` set, a missing engine is an error, never a skip. On first
-    use it removes leftovers of earlier runs whose owner process is gone.
+    use it removes leftovers of earlier runs whose owner process is gone;
+    under xdist the controller did that once for all workers before they
+    started (see the plugin), unless no engine answered it then.
     """
     try:
         client = docker_client()
@@ -60,9 +38,8 @@ def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
             raise
         pytest.skip(str(e))
     pytestconfig.stash[ENGINE_USED] = True
-    swept = sweep(client)
-    if swept:
-        terminal_progress(pytestconfig)(f"removed {len(swept)} leftover resources of runs that were killed")
+    if not getattr(pytestconfig, "workerinput", {}).get(SWEPT_BY_CONTROLLER):
+        sweep_leftovers(client, terminal_progress(pytestconfig))
     yield client
     client.close()
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Generator
 from typing import cast
 
+import docker.errors
 import pytest
 
-from harness.errors import UnknownOsSpec
+from harness.engine import docker_client
+from harness.errors import EngineUnavailable, UnknownOsSpec
 from harness.labels import new_session_id
 from harness.launch import DOCKER_MODES
-from harness.reaper import sweep_own
+from harness.reaper import sweep, sweep_leftovers, sweep_own
 from harness.spec import parse_specs
-from harness.state import ENGINE_USED, FAILED, FLEET, PREPARE_CHOICES, SETTINGS, Prepare, RunSettings
+from harness.state import (
+    ENGINE_USED,
+    FAILED,
+    FLEET,
+    PREPARE_CHOICES,
+    SETTINGS,
+    SWEPT_BY_CONTROLLER,
+    Prepare,
+    RunSettings,
+    terminal_progress,
+)
 
 pytest_plugins = ["harness.fixtures"]
 
@@ -48,7 +61,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="before the first test that needs a VPS, build the matrix's images (images) and their "
         "Docker-in-Docker images (dind), with progress lines; default: ini 'vps_prepare', else no",
     )
-    parser.addini("vps", "OS matrix when --vps is not given", type="args", default=[DEFAULT_MATRIX])
+    # mypy 1.20 reads type="args" as a possible TypeForm string.
+    parser.addini(
+        "vps",
+        "OS matrix when --vps is not given",
+        type="args",  # type: ignore[maybe-unrecognized-str-typeform]
+        default=[DEFAULT_MATRIX],
+    )
     parser.addini("vps_prepare", "what --vps-prepare builds when it is not given: no, images or dind", default="no")
 
 
@@ -79,13 +98,46 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class _XdistHooks:
-    """Hands the controller's session id to every worker."""
+    """Hands the controller's session id to every worker, and sweeps once for all of them."""
 
     def __init__(self, session: str) -> None:
         self.session = session
+        self.swept = False
+
+    def pytest_xdist_setupnodes(self, config: pytest.Config) -> None:
+        """Before any worker starts, remove what killed runs left, once for the whole run.
+
+        Workers that each swept on their first use of the engine met at the
+        same leftovers, and a worker whose first use came late removed a
+        killed run's leftovers that a test in another worker was looking at.
+        Where no engine answers here, each worker sweeps as a lone run does.
+        """
+        try:
+            client = docker_client()
+        except EngineUnavailable:
+            return
+        try:
+            sweep_leftovers(client, terminal_progress(config))
+            self.swept = True
+        except docker.errors.DockerException as e:
+            terminal_progress(config)(f"could not remove what killed runs left ({e}); each worker will try")
+        finally:
+            client.close()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Once every worker has ended, remove what a crashed one of this run left (kept VPSes stay)."""
+        if not self.swept or hasattr(session.config, "workerinput"):
+            return
+        with contextlib.suppress(EngineUnavailable, docker.errors.DockerException):
+            client = docker_client()
+            try:
+                sweep(client, session=self.session)
+            finally:
+                client.close()
 
     def pytest_configure_node(self, node: object) -> None:
         node.workerinput["vps_harness_session"] = self.session  # type: ignore[attr-defined]
+        node.workerinput[SWEPT_BY_CONTROLLER] = self.swept  # type: ignore[attr-defined]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

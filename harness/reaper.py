@@ -19,10 +19,12 @@ from typing import Any
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 
 from harness import labels
 from harness.engine import docker_client
 from harness.errors import EngineUnavailable
+from harness.progress import Progress
 
 KEPT_PREFIX = "kept-"
 
@@ -72,6 +74,25 @@ class Swept:
 Chooser = Callable[[dict[str, str], str], bool]
 
 
+def remove_container(container: Container) -> bool:
+    """Remove a container and its anonymous volumes, by id; False when it was already gone.
+
+    Two processes may remove the same container at once (two xdist workers'
+    start-up sweeps of one killed run's leftovers): the engine answers the
+    later one 409 "removal of container ... is already in progress", which
+    means the same as gone.
+    """
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as e:
+        if e.status_code == 409 and "already in progress" in str(e.explanation):
+            return False
+        raise
+    return True
+
+
 def remove_labelled(
     client: docker.DockerClient, selector: dict[str, Any], chosen: Chooser = lambda found, name: True
 ) -> Swept:
@@ -87,8 +108,7 @@ def remove_labelled(
     swept = Swept()
     for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
         if chosen(container.labels, container.name):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
+            if remove_container(container):
                 swept.containers.append(container.id)
             forget_secrets(container.labels)
     for network in client.networks.list(filters=selector):
@@ -135,6 +155,14 @@ def sweep(
         return not owner_alive(resource_labels)
 
     return remove_labelled(client, {"label": labels.SESSION}, chosen)
+
+
+def sweep_leftovers(client: docker.DockerClient, progress: Progress) -> Swept:
+    """A run's start-up sweep: remove what runs whose owner is gone left, and say how much."""
+    swept = sweep(client)
+    if swept:
+        progress(f"removed {len(swept)} leftover resources of runs that were killed")
+    return swept
 
 
 def sweep_own(session: str, pid: int) -> Swept:

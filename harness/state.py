@@ -1,8 +1,11 @@
-"""What the plugin's hooks and the fixtures share: the run's settings and the
-per-item stash keys. Both import this module; neither imports the other."""
+"""What the plugin's hooks and the fixtures share: the run's settings, the
+per-item stash keys and progress lines. Both import this module; neither
+imports the other."""
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,6 +13,7 @@ import pytest
 
 from harness.fleet import Fleet
 from harness.launch import DockerMode
+from harness.progress import Progress
 from harness.spec import OsSpec
 
 #: What ``--vps-prepare`` builds before the first test: nothing, the matrix's
@@ -36,3 +40,26 @@ FLEET = pytest.StashKey[Fleet]()
 FAILED = pytest.StashKey[bool]()
 #: Set once this process has reached the engine, so the session's end sweeps.
 ENGINE_USED = pytest.StashKey[bool]()
+#: In an xdist worker's ``workerinput``: the controller swept leftovers before the workers started.
+SWEPT_BY_CONTROLLER = "vps_harness_swept"
+
+
+def terminal_progress(config: pytest.Config) -> Progress:
+    """Progress lines through pytest's terminal, past output capturing.
+
+    An xdist worker has no terminal of its own: its lines go to the stderr
+    it shares with the controller.
+    """
+    capman = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    is_worker = hasattr(config, "workerinput")
+
+    def report(message: str) -> None:
+        line = f"vps-harness: {message}"
+        with capman.global_and_fixture_disabled() if capman else nullcontext():
+            if reporter is not None and not is_worker:
+                reporter.write_line(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+    return report

@@ -36,7 +36,7 @@ from harness.errors import CommandFailed, VpsNotReady
 from harness.identity import Identity
 from harness.images import VpsImage
 from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMode, Init, launch
-from harness.reaper import remove_labelled
+from harness.reaper import remove_container, remove_labelled
 from harness.result import CommandResult
 from harness.route import Route, known_hosts_name
 from harness.spec import OsSpec, parse_spec
@@ -215,8 +215,7 @@ class Vps:
         self.close()
         for forward in self._forwards:
             forward.close()
-        with contextlib.suppress(docker.errors.NotFound):
-            self.container.remove(force=True, v=True)
+        remove_container(self.container)
         if self.engine_socket is not None:
             self.engine_socket.close()
         if self.docker_mode != "none":

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from filelock import FileLock
 
 from harness.errors import ImageUnavailable
 from harness.spec import OsSpec
@@ -28,3 +29,14 @@ def images_or_skip(spec: OsSpec) -> Iterator[None]:
         if spec.can_bootstrap:
             raise
         pytest.skip(f"no {spec} images on this machine: {e}")
+
+
+@contextlib.contextmanager
+def sweeping_apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Hold this while a whole run or `vps-harness gc` this test starts may sweep leftovers.
+
+    Such a sweep removes what any dead owner left, and the lifecycle tests
+    look at what a killed run left: one at a time across xdist workers.
+    """
+    with FileLock(tmp_path_factory.getbasetemp().parent / "vps-harness-sweeps.lock"):
+        yield

@@ -18,6 +18,7 @@ from harness.flows.deploy_daemon import DAEMON_IMAGE, DAEMON_RECIPE
 from harness.flows.jenkins_slave0 import inner_images
 from harness.flows.world import REGISTRY_RECIPE
 from harness.spec import OsSpec
+from tests.e2e.environment import sweeping_apart
 
 pytestmark = pytest.mark.docker
 
@@ -34,7 +35,9 @@ def cli(*args: str, cache: Path, check: bool = True, timeout: float = 180) -> su
     return run
 
 
-def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient) -> None:
+def test_up_ls_ssh_down(
+    spec: OsSpec, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, vps_engine: docker.DockerClient
+) -> None:
     name = f"t{uuid.uuid4().hex[:8]}"
     up = cli("up", str(spec), "--name", name, cache=tmp_path)
     assert re.match(rf"VPS {name} \({spec}, init=systemd\) is up: image [\d.]+ s, ready [\d.]+ s", up.stdout)
@@ -56,7 +59,8 @@ def test_up_ls_ssh_down(spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerC
         assert taken.returncode == 1 and f"a VPS named '{name}' exists already" in taken.stderr
         # A CLI VPS has no owner process: the reaper leaves it alone.
         assert labels.PID not in vps_engine.containers.get(f"vps-harness-{name}").labels
-        cli("gc", cache=tmp_path)
+        with sweeping_apart(tmp_path_factory):
+            cli("gc", cache=tmp_path)
         assert vps_engine.containers.get(f"vps-harness-{name}").status == "running"
     finally:
         down = cli("down", name, cache=tmp_path)

@@ -1,8 +1,9 @@
 """Whole pytest runs in a subprocess: reports, parallel runs, Ctrl-C, kill -9, gc.
 
 Each test runs its own pytest on a small test file and checks what the run
-left in the engine. They take a lock between them: a killed run's leftovers
-are what they look at, and another run's start-up sweep would remove them.
+left in the engine. They take a lock with every test that starts a run or
+`gc`: a killed run's leftovers are what they look at, and another run's
+start-up sweep would remove them.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
-from filelock import FileLock
 
 from harness import labels
 from harness.spec import OsSpec, parse_specs
-from tests.e2e.environment import clean_env
+from tests.e2e.environment import clean_env, sweeping_apart
 
 pytestmark = pytest.mark.docker
 
@@ -64,7 +64,7 @@ def test_fails(vps):
 @pytest.fixture
 def inner(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[OsSpec]:
     """The OS of the inner runs (the session's first, whose images are prepared), one run at a time."""
-    with FileLock(tmp_path_factory.getbasetemp().parent / "vps-harness-lifecycle.lock"):
+    with sweeping_apart(tmp_path_factory):
         yield parse_specs(pytestconfig.getoption("vps") or pytestconfig.getini("vps"))[0]
 
 
@@ -156,6 +156,29 @@ def test_parallel_run_reports_failures_and_leaves_nothing(
     assert "--- docker logs ---" in report and "Welcome to" in report
 
 
+CRASH = """
+import os
+from pathlib import Path
+
+def test_crash(vps, vps_network):
+    net = vps_network()
+    Path(os.environ["IDS"]).write_text(f"{vps.container.id} {net.id}")
+    os._exit(3)  # the worker dies as a segfault would kill it: no teardown
+"""
+
+
+def test_a_crashed_workers_vps_goes_when_the_parallel_run_ends(
+    tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec
+) -> None:
+    ids = tmp_path / "ids"
+    run = run_inner(tmp_path, inner, CRASH, "-n", "2", timeout=300, IDS=str(ids))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "crashed" in run.stdout, run.stdout  # xdist: "worker 'gw0' crashed while running ..."
+    held = ids.read_text().split()
+    assert len(held) == 2
+    assert [rid for rid in held if exists(vps_engine, rid)] == [], "the controller removed them at the end"
+
+
 def test_ctrl_c_mid_test_leaves_nothing(tmp_path: Path, vps_engine: docker.DockerClient, inner: OsSpec) -> None:
     process, held = start_holding(tmp_path, inner)
     process.send_signal(signal.SIGINT)
@@ -183,11 +206,14 @@ def test_kill_9_leaves_labelled_leftovers_that_the_next_session_and_gc_remove(
     staged = Path(vps_engine.containers.get(held[0]).labels[labels.SECRETS])
     assert staged.parent.name.startswith("vps-harness-keys-") and staged.exists()
 
-    # The next session's first use of the engine sweeps what dead owners left.
+    # The next session sweeps what dead owners left: under xdist its controller, once, before the workers start.
     (tmp_path / "next").mkdir()
-    after = run_inner(tmp_path / "next", inner, "def test_engine(vps_engine):\n    assert vps_engine.ping()\n")
+    engine_test = "def test_engine(vps_engine):\n    assert vps_engine.ping()\n"
+    after = run_inner(tmp_path / "next", inner, engine_test, "-n", "2")
     assert after.returncode == 0, after.stdout + after.stderr
-    assert re.search(r"removed \d+ leftover resources of runs that were killed", after.stdout + after.stderr)
+    swept = r"removed \d+ leftover resources of runs that were killed"
+    assert re.search(swept, after.stdout), "the controller's line, on its terminal:\n" + after.stdout
+    assert not re.search(swept, after.stderr), "no worker swept again:\n" + after.stderr
     assert [rid for rid in held if exists(vps_engine, rid)] == []
     assert not staged.parent.exists(), "the dead run's session key directory went with its VPS"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.spec import OsSpec, parse_specs
-from tests.e2e.environment import clean_env
+from tests.e2e.environment import clean_env, sweeping_apart
 
 pytestmark = pytest.mark.docker
 
@@ -60,19 +60,22 @@ def write_files(folder: Path) -> list[str]:
     return scripts
 
 
-def test_every_readme_test_runs_as_written(spec: OsSpec, tmp_path: Path) -> None:
+def test_every_readme_test_runs_as_written(
+    spec: OsSpec, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     if spec.package_family != "apt":
         pytest.skip(f"the README's examples are written for apt-family servers (apt-get, cron), not {spec}")
     write_files(tmp_path)
     tests = sorted(path.name for path in tmp_path.glob("test_*.py"))
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--vps={spec}", *tests],
-        cwd=tmp_path,
-        env=user_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    with sweeping_apart(tmp_path_factory):
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--vps={spec}", *tests],
+            cwd=tmp_path,
+            env=user_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     collected = sum(len(re.findall(r"^def test_", (tmp_path / test).read_text(), re.M)) for test in tests)
     assert re.search(rf"\b{collected} passed\b", run.stdout), run.stdout[-2000:]

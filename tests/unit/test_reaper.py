@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
+import requests
 
 from harness import labels
 from harness.reaper import KEPT_PREFIX, owner_alive, sweep
@@ -18,9 +20,18 @@ class FakeResource:
     def __init__(self, engine: FakeEngine, rid: str, resource_labels: dict[str, str], name: str = "") -> None:
         self.engine, self.id, self.labels, self.name = engine, rid, resource_labels, name
         self.attrs = {"Labels": resource_labels}
+        self.refusal: docker.errors.APIError | None = None
 
     def remove(self, **_: Any) -> None:
+        if self.refusal is not None:
+            raise self.refusal
         self.engine.removed.append(self.id)
+
+
+def conflict(explanation: str) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = 409
+    return docker.errors.APIError("409 Client Error: Conflict", response=response, explanation=explanation)
 
 
 class FakeCollection:
@@ -90,6 +101,17 @@ def test_everything_removes_every_labelled_one_and_nothing_else(engine: FakeEngi
 def test_own_session_and_pid(engine: FakeEngine) -> None:
     sweep(engine, session="s1", pid=os.getpid())  # type: ignore[arg-type]
     assert engine.removed == ["live", "live-vol"]
+
+
+def test_a_container_another_process_is_removing_counts_as_gone(engine: FakeEngine) -> None:
+    """Two xdist workers' start-up sweeps meet on one killed run's leftovers."""
+    dead = next(item for item in engine.containers.items if item.id == "dead")
+    dead.refusal = conflict(f"removal of container {dead.id} is already in progress")
+    swept = sweep(engine)  # type: ignore[arg-type]
+    assert engine.removed == ["dead-net"] and swept.containers == []
+    dead.refusal = conflict("You cannot remove a running container: stop it first")
+    with pytest.raises(docker.errors.APIError, match="cannot remove"):
+        sweep(engine)  # type: ignore[arg-type]
 
 
 def test_owner_alive(dead_pid: int) -> None:
