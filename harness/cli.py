@@ -164,7 +164,8 @@ def _gc(args: argparse.Namespace) -> int:
     desk.forget_removed()
     print(
         f"removed {len(swept.containers)} container(s), {len(swept.networks)} network(s), "
-        f"{len(swept.volumes)} volume(s){' (every labelled one)' if args.all else ' whose owner process is gone'}"
+        f"{len(swept.volumes)} volume(s), {len(swept.images)} image(s)"
+        f"{' (every labelled one)' if args.all else ' whose owner process is gone'}"
     )
     return 0
 

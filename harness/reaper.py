@@ -66,9 +66,11 @@ class Swept:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    #: Images built through a socket-mode VPS's socket (the host engine's).
+    images: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.containers) + len(self.networks) + len(self.volumes)
+        return len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images)
 
 
 Chooser = Callable[[dict[str, str], str], bool]
@@ -96,7 +98,7 @@ def remove_container(container: Container) -> bool:
 def remove_labelled(
     client: docker.DockerClient, selector: dict[str, Any], chosen: Chooser = lambda found, name: True
 ) -> Swept:
-    """Remove, by id, the containers, then networks, then volumes that ``selector`` finds and ``chosen`` picks.
+    """Remove, by id, the containers, images, networks, then volumes that ``selector`` finds and ``chosen`` picks.
 
     The one place that removes by label: the reaper, ``Vps.remove`` (what a
     VPS owns), ``vps-harness down`` and ``gc`` all come here. ``selector``
@@ -111,6 +113,11 @@ def remove_labelled(
             if remove_container(container):
                 swept.containers.append(container.id)
             forget_secrets(container.labels)
+    for image in client.images.list(filters=selector):
+        if chosen(image.labels, ""):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.images.remove(image.id, force=True)
+                swept.images.append(image.id)
     for network in client.networks.list(filters=selector):
         if chosen(network.attrs.get("Labels") or {}, network.name):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

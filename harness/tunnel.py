@@ -12,6 +12,7 @@ import re
 import select
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,13 +80,16 @@ class PortForward:
 
 #: Docker API calls that make something the harness must label.
 _CREATE = re.compile(rb"^POST (?:/v[\d.]+)?/(containers|networks|volumes)/create(?:\?\S*)? HTTP/1\.[01]$")
+#: An image build, whose labels go in its query (``docker build``, compose's builds).
+_BUILD = re.compile(rb"^POST ((?:/v[\d.]+)?/build)(?:\?(\S*))? (HTTP/1\.[01])$")
 
 
 class LabellingSocket:
     """A Unix socket speaking the Docker API for a VPS, forwarding to the host engine.
 
-    Every container, network and volume created through it gets ``labels``,
-    so the reaper and the VPS's teardown find what the VPS made. Only the
+    Every container, network, volume and built image made through it gets
+    ``labels``, so the reaper and the VPS's teardown find what the VPS made
+    (an image pulled through it is the engine's, not the VPS's). Only the
     requests are parsed (to rewrite create calls); responses and upgraded
     streams (attach, exec) are copied byte for byte.
     """
@@ -119,6 +123,9 @@ class LabellingSocket:
                     return
                 request_line, headers = head
                 body, chunked = self._body(reader, headers)
+                build = _BUILD.match(request_line)
+                if build:
+                    request_line = self._build_labelled(build)
                 if _CREATE.match(request_line) and body is not None:
                     body = self._labelled(body)
                     headers = [h for h in headers if not h.lower().startswith(b"content-length:")]
@@ -153,6 +160,19 @@ class LabellingSocket:
             return body
         document["Labels"] = {**(document.get("Labels") or {}), **self.labels}
         return json.dumps(document).encode()
+
+    def _build_labelled(self, build: re.Match[bytes]) -> bytes:
+        path, query, version = build.group(1), build.group(2) or b"", build.group(3)
+        given: dict[str, str] = {}
+        kept = []
+        for name, value in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if name == "labels":
+                with contextlib.suppress(ValueError, TypeError):
+                    given.update(json.loads(value) or {})
+            else:
+                kept.append((name, value))
+        kept.append(("labels", json.dumps({**given, **self.labels})))
+        return b"POST " + path + b"?" + urllib.parse.urlencode(kept).encode("latin-1") + b" " + version
 
     def close(self) -> None:
         self._closed.set()

@@ -156,9 +156,14 @@ def test_socket_mode_siblings_are_labelled_and_removed_with_the_vps(
     assert sibling.labels[labels.PARENT] == vps.container.name
     assert sibling.labels[labels.SESSION] == vps.container.labels[labels.SESSION]
     assert name in vps.run("docker ps --format '{{.Names}}'").stdout
+    vps.run(f"printf 'FROM {base}\\nLABEL built=here\\n' | docker build -q -t {name}:1 --label mine=1 -", timeout=120)
+    built = vps_engine.images.get(f"{name}:1")
+    assert built.labels["mine"] == "1" and built.labels[labels.PARENT] == vps.container.name
     vps.remove()
     with pytest.raises(docker.errors.NotFound):
         vps_engine.containers.get(cid)
+    with pytest.raises(docker.errors.ImageNotFound):
+        vps_engine.images.get(built.id)
 
 
 def test_two_vpses_reach_each_other_by_alias_on_a_private_network(

@@ -43,10 +43,20 @@ class FakeCollection:
         return [item for item in self.items if labels.SESSION in item.labels]
 
 
+class FakeImages(FakeCollection):
+    def __init__(self, engine: FakeEngine) -> None:
+        super().__init__([])
+        self.engine = engine
+
+    def remove(self, image: str, **_: Any) -> None:
+        self.engine.removed.append(image)
+
+
 class FakeEngine:
     def __init__(self) -> None:
         self.removed: list[str] = []
         self.containers = FakeCollection([])
+        self.images = FakeImages(self)
         self.networks = FakeCollection([])
         self.volumes = FakeCollection([])
 
@@ -77,6 +87,7 @@ def engine(dead_pid: int) -> FakeEngine:
     engine.add("containers", "kept", owned("s2", dead_pid), KEPT_PREFIX + "vps-b-s2-2")
     engine.add("containers", "cli", owned("cli", None), "vps-harness-web")
     engine.add("containers", "foreign", {"com.example": "x"}, "not-ours")
+    engine.add("images", "dead-build", owned("s2", dead_pid))
     engine.add("networks", "dead-net", owned("s2", dead_pid))
     engine.add("volumes", "live-vol", owned("s1", os.getpid()))
     return engine
@@ -84,18 +95,18 @@ def engine(dead_pid: int) -> FakeEngine:
 
 def test_default_removes_only_what_dead_owners_left(engine: FakeEngine) -> None:
     swept = sweep(engine)  # type: ignore[arg-type]
-    assert engine.removed == ["dead", "dead-net"]
-    assert len(swept) == 2
+    assert engine.removed == ["dead", "dead-build", "dead-net"]
+    assert len(swept) == 3
 
 
 def test_gc_also_clears_kept_vpses_of_dead_runs(engine: FakeEngine) -> None:
     sweep(engine, spare_kept=False)  # type: ignore[arg-type]
-    assert engine.removed == ["dead", "kept", "dead-net"]
+    assert engine.removed == ["dead", "kept", "dead-build", "dead-net"]
 
 
 def test_everything_removes_every_labelled_one_and_nothing_else(engine: FakeEngine) -> None:
     sweep(engine, everything=True, spare_kept=False)  # type: ignore[arg-type]
-    assert engine.removed == ["live", "dead", "kept", "cli", "dead-net", "live-vol"]
+    assert engine.removed == ["live", "dead", "kept", "cli", "dead-build", "dead-net", "live-vol"]
 
 
 def test_own_session_and_pid(engine: FakeEngine) -> None:
@@ -108,7 +119,7 @@ def test_a_container_another_process_is_removing_counts_as_gone(engine: FakeEngi
     dead = next(item for item in engine.containers.items if item.id == "dead")
     dead.refusal = conflict(f"removal of container {dead.id} is already in progress")
     swept = sweep(engine)  # type: ignore[arg-type]
-    assert engine.removed == ["dead-net"] and swept.containers == []
+    assert engine.removed == ["dead-build", "dead-net"] and swept.containers == []
     dead.refusal = conflict("You cannot remove a running container: stop it first")
     with pytest.raises(docker.errors.APIError, match="cannot remove"):
         sweep(engine)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 from harness.tunnel import LabellingSocket, PortForward, pump, serve
@@ -108,3 +109,39 @@ def test_labelling_socket_adds_labels_to_create_calls_only(tmp_path: Path) -> No
     assert request.startswith(b"GET /v1.41/version HTTP/1.1\r\n")
     sent = json.loads(request[request.rindex(b"\r\n\r\n") + 4 :])
     assert sent["Labels"] == {"mine": "1", "vps-harness.session": "s1"}
+
+
+def test_labelling_socket_labels_image_builds_through_their_query(tmp_path: Path) -> None:
+    upstream_path = tmp_path / "engine.sock"
+    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    engine.bind(str(upstream_path))
+    engine.listen(1)
+    seen: list[bytes] = []
+
+    def fake_engine() -> None:
+        connection, _ = engine.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += connection.recv(1 << 16)
+        seen.append(data)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        connection.close()
+
+    threading.Thread(target=fake_engine, daemon=True).start()
+    labelling = LabellingSocket(tmp_path / "vps.sock", str(upstream_path), {"vps-harness.session": "s1"})
+    try:
+        query = urllib.parse.urlencode({"t": "app:1", "labels": json.dumps({"mine": "1"})})
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(5)
+            client.connect(str(labelling.path))
+            client.sendall(f"POST /v1.41/build?{query} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+            assert client.recv(1 << 16).startswith(b"HTTP/1.1 200")
+    finally:
+        labelling.close()
+        engine.close()
+    method, target, version = seen[0].split(b"\r\n")[0].decode().split(" ")
+    assert (method, version) == ("POST", "HTTP/1.1")
+    path, _, sent = target.partition("?")
+    params = dict(urllib.parse.parse_qsl(sent))
+    assert path == "/v1.41/build" and params["t"] == "app:1"
+    assert json.loads(params["labels"]) == {"mine": "1", "vps-harness.session": "s1"}
