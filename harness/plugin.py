@@ -61,13 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="before the first test that needs a VPS, build the matrix's images (images) and their "
         "Docker-in-Docker images (dind), with progress lines; default: ini 'vps_prepare', else no",
     )
-    # mypy 1.20 reads type="args" as a possible TypeForm string.
-    parser.addini(
-        "vps",
-        "OS matrix when --vps is not given",
-        type="args",  # type: ignore[maybe-unrecognized-str-typeform]
-        default=[DEFAULT_MATRIX],
-    )
+    parser.addini("vps", "OS matrix when --vps is not given", type="args", default=[DEFAULT_MATRIX])
     parser.addini("vps_prepare", "what --vps-prepare builds when it is not given: no, images or dind", default="no")
 
 

@@ -90,7 +90,7 @@ class Vps:
         self.engine_socket = engine_socket
         #: The bastion the test's SSH goes through (see :meth:`jump_to`).
         self.via: Vps | None = None
-        self._forwards: list[PortForward] = []
+        self._forwards: dict[tuple[str, int], PortForward] = {}
         self._ssh: SshSession | None = None
         self._root: SshSession | None = None
         self._host: Any = None
@@ -213,7 +213,7 @@ class Vps:
     def remove(self) -> None:
         """Stop and remove the container, its volumes, its staged keys and its known_hosts file."""
         self.close()
-        for forward in self._forwards:
+        for forward in self._forwards.values():
             forward.close()
         remove_container(self.container)
         if self.engine_socket is not None:
@@ -486,10 +486,15 @@ class Vps:
     def forward(self, port: int, host: str = "127.0.0.1") -> int:
         """A port on 127.0.0.1 here that reaches ``host:port`` as this VPS sees it (``ssh -L``).
 
+        Asked again for the same ``host:port``, the same port: one listener
+        each, however often a test polls.
+
         >>> url = f"http://127.0.0.1:{vps.forward(8080)}/"  # doctest: +SKIP
         """
-        forward = PortForward(lambda: self._tunnel(host, port), f"VPS {self.name} {host}:{port}")
-        self._forwards.append(forward)
+        forward = self._forwards.get((host, port))
+        if forward is None:
+            forward = PortForward(lambda: self._tunnel(host, port), f"VPS {self.name} {host}:{port}")
+            self._forwards[host, port] = forward
         return forward.port
 
     def load_image(self, reference: str, timeout: float = 600) -> None:

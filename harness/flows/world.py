@@ -8,11 +8,13 @@ run changes nothing.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import shlex
 import tarfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,12 +80,7 @@ class Scripts:
         self.remote = f"{REMOTE_ROOT}/{name}"
 
     def _archive(self) -> bytes:
-        data = io.BytesIO()
-        with tarfile.open(fileobj=data, mode="w") as tar:
-            tar.add(LIB, "lib")
-            for part in sorted(p for p in self.folder.iterdir() if p.is_dir() and p.name != "__pycache__"):
-                tar.add(part, part.name, filter=lambda info: None if "__pycache__" in info.name else info)
-        return data.getvalue()
+        return tar_of({"lib": LIB, **{p.name: p for p in sorted(self.folder.iterdir()) if p.is_dir()}})
 
     def install(self, vps: Vps) -> None:
         """Copy the flow's files to ``vps`` (root's, under ``REMOTE_ROOT/<flow>``), replacing older ones."""
@@ -116,6 +113,15 @@ class Scripts:
             raise ProvisioningFailed(vps.name, script, result)
         changed = tuple(line[9:] for line in result.stdout.splitlines() if line.startswith("changed: "))
         return Step(vps.name, script, changed, time.monotonic() - started, result.stdout)
+
+
+def tar_of(members: dict[str, Path]) -> bytes:
+    """A tar of each file or folder under its name, without ``__pycache__``."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for name, path in members.items():
+            tar.add(path, name, filter=lambda info: None if "__pycache__" in info.name.split("/") else info)
+    return data.getvalue()
 
 
 def key_only(public_line: str) -> str:
@@ -153,6 +159,26 @@ class World:
             lines.append(f"  {name}: {self.roles.get(name, '')}")
             lines.append(f"    {vps.ssh_command()}")
         return "\n".join(lines)
+
+    def install(self, scripts: Scripts, *hosts: Vps) -> None:
+        """Copy ``scripts`` to ``hosts`` (default: every host) at once, timed as "install scripts"."""
+        with self.timing("install scripts"):
+            at_once([functools.partial(scripts.install, vps) for vps in hosts or self.hosts.values()])
+
+    def timed(self, name: str, step: Step) -> Step:
+        """Keep ``step`` in ``steps`` and add its seconds to ``timings[name]`` (from any thread)."""
+        self.timings[name] = self.timings.get(name, 0.0) + step.seconds
+        self.steps.append(step)
+        return step
+
+    @contextlib.contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        """Add the seconds of the ``with`` block to ``timings[name]``."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
 
     def close(self) -> None:
         """Let go of what the world holds in this process besides its VPSes (which its fleet removes)."""

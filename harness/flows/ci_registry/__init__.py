@@ -156,31 +156,22 @@ def apply(world: CiRegistry) -> list[Step]:
     """Apply the flow's scripts to ``world``'s hosts, in the order their inputs need; the steps."""
     registry, jenkins, production = world.registry, world.jenkins, world.production
     env = {"REGISTRY": REGISTRY}
-    steps: list[Step] = []
-
-    def timed(name: str, step: Step) -> Step:
-        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
-        steps.append(step)
-        return step
-
-    started = time.monotonic()
-    at_once([lambda: SCRIPTS.install(registry), lambda: SCRIPTS.install(jenkins), lambda: SCRIPTS.install(production)])
-    world.timings["install scripts"] = time.monotonic() - started
+    first = len(world.steps)
+    world.install(SCRIPTS)
 
     master = {"master.pub": world.master_key.public + "\n"}
     at_once(
         [
-            lambda: timed("registry", SCRIPTS.run(registry, "registry.sh")),
+            lambda: world.timed("registry", SCRIPTS.run(registry, "registry.sh")),
             lambda: [
-                timed("jenkins engine", SCRIPTS.run(jenkins, "engine.sh", env)),
-                timed("jenkins", SCRIPTS.run(jenkins, "jenkins.sh", env, master)),
+                world.timed("jenkins engine", SCRIPTS.run(jenkins, "engine.sh", env)),
+                world.timed("jenkins", SCRIPTS.run(jenkins, "jenkins.sh", env, master)),
             ],
-            lambda: timed("production engine", SCRIPTS.run(production, "engine.sh", env)),
+            lambda: world.timed("production engine", SCRIPTS.run(production, "engine.sh", env)),
         ]
     )
     jenkins_pub = jenkins.read_text("/home/jenkins/.ssh/id_ed25519.pub")
-    timed("production", SCRIPTS.run(production, "production.sh", env, {"jenkins.pub": jenkins_pub}))
+    world.timed("production", SCRIPTS.run(production, "production.sh", env, {"jenkins.pub": jenkins_pub}))
     known = f"production,{production.ip_on(world.network)} {key_only(production.host_key)}\n"
-    timed("jenkins trust", SCRIPTS.run(jenkins, "jenkins.sh", env, {**master, "known_hosts": known}))
-    world.steps.extend(steps)
-    return steps
+    world.timed("jenkins trust", SCRIPTS.run(jenkins, "jenkins.sh", env, {**master, "known_hosts": known}))
+    return world.steps[first:]

@@ -103,26 +103,17 @@ def apply(world: ConcurrentBuilds) -> list[Step]:
     """Apply the CI-registry flow's scripts to ``world``'s hosts; the steps."""
     registry, jenkins = world.registry, world.jenkins
     env = {"REGISTRY": REGISTRY}
-    steps: list[Step] = []
-
-    def timed(name: str, step: Step) -> Step:
-        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
-        steps.append(step)
-        return step
-
-    started = time.monotonic()
-    at_once([lambda: SCRIPTS.install(registry), lambda: SCRIPTS.install(jenkins)])
-    world.timings["install scripts"] = time.monotonic() - started
+    first = len(world.steps)
+    world.install(SCRIPTS)
     users = "".join(f"{user} {password}\n" for user, password in world.passwords.items())
     master = {"master.pub": world.master_key.public + "\n"}
     at_once(
         [
-            lambda: timed("registry", SCRIPTS.run(registry, "registry.sh", inputs={"users": users})),
+            lambda: world.timed("registry", SCRIPTS.run(registry, "registry.sh", inputs={"users": users})),
             lambda: [
-                timed("jenkins engine", SCRIPTS.run(jenkins, "engine.sh", env)),
-                timed("jenkins", SCRIPTS.run(jenkins, "jenkins.sh", env, master)),
+                world.timed("jenkins engine", SCRIPTS.run(jenkins, "engine.sh", env)),
+                world.timed("jenkins", SCRIPTS.run(jenkins, "jenkins.sh", env, master)),
             ],
         ]
     )
-    world.steps.extend(steps)
-    return steps
+    return world.steps[first:]

@@ -28,11 +28,9 @@ everyone's (deployd and the app get names of their own).
 
 from __future__ import annotations
 
-import io
 import secrets
 import shlex
 import shutil
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ import requests
 from harness.errors import CommandFailed, HarnessError, ImageUnavailable
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
-from harness.flows.world import Scripts, Step, UnknownVariant, World
+from harness.flows.world import Scripts, Step, UnknownVariant, World, tar_of
 from harness.images import InnerImage
 from harness.launch import DockerMode
 from harness.spec import OsSpec
@@ -143,11 +141,7 @@ class DeployDaemon(World):
         ).stdout.split()
         if len(found) != 1:
             raise DeployFailed(f"app {app} has {len(found)} running web containers, not one")
-        published = self.server.run(f"docker port {found[0]} {WEB_PORT}/tcp").stdout.split()[0]
-        port = int(published.rsplit(":", 1)[1])
-        if self.server.docker_mode == "socket":
-            return f"http://127.0.0.1:{port}/"
-        return f"http://127.0.0.1:{self.server.forward(port)}/"
+        return f"http://127.0.0.1:{reach(self.server, found[0], WEB_PORT)}/"
 
     def page(self, app: str = "") -> str:
         """``app``'s web page."""
@@ -164,13 +158,20 @@ class DeployDaemon(World):
         return apply(self)
 
     def close(self) -> None:
-        """Take down the apps still up (on a shared engine their images would outlive the server), and
-        remove ``cert_path``."""
-        try:
-            for app in sorted(self._up):
+        """Take down the apps still up, each tried, and remove ``cert_path``; the first failure is raised.
+
+        On a shared engine what compose made outlives the server only if this
+        fails: the socket labels it, and the server's removal takes it along.
+        """
+        failed: list[Exception] = []
+        for app in sorted(self._up):
+            try:
                 self.down(app)
-        finally:
-            shutil.rmtree(self._folder, ignore_errors=True)
+            except (HarnessError, requests.RequestException) as e:
+                failed.append(e)
+        shutil.rmtree(self._folder, ignore_errors=True)
+        if failed:
+            raise failed[0]
 
     def describe(self) -> str:
         where = f"docker exec {self.daemon_name} cat {DATA}"
@@ -197,12 +198,7 @@ class DeployDaemon(World):
 
 def project_tar() -> bytes:
     """The example app's folder: ``project/`` with the webapp's folder as ``webapp/``."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        for path in sorted(PROJECT.iterdir()):
-            tar.add(path, path.name)
-        tar.add(WEBAPP, "webapp", filter=lambda info: None if "__pycache__" in info.name else info)
-    return data.getvalue()
+    return tar_of({**{path.name: path for path in sorted(PROJECT.iterdir())}, "webapp": WEBAPP})
 
 
 def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon:
@@ -250,17 +246,9 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon
 def apply(world: DeployDaemon, daemon: InnerImage | None = None) -> list[Step]:
     """Bootstrap ``world``'s server: its engine, deployd's image, deployd; the steps."""
     server = world.server
-    steps: list[Step] = []
-
-    def timed(name: str, step: Step) -> Step:
-        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
-        steps.append(step)
-        return step
-
-    started = time.monotonic()
-    SCRIPTS.install(server)
-    world.timings["install scripts"] = time.monotonic() - started
-    timed("engine", SCRIPTS.run(server, "docker.sh"))
+    first = len(world.steps)
+    world.install(SCRIPTS)
+    world.timed("engine", SCRIPTS.run(server, "docker.sh"))
 
     env = {"DEPLOYD_IMAGE": world.daemon_image}
     if server.docker_mode == "socket":
@@ -273,19 +261,29 @@ def apply(world: DeployDaemon, daemon: InnerImage | None = None) -> list[Step]:
             DEPLOYD_SOCKET_SOURCE=str(server.engine_socket.path),
         )
     elif daemon is not None:
-        started = time.monotonic()
-        load_daemon_image(server, daemon)
-        world.timings["load deployd"] = time.monotonic() - started
-    timed("deployd", SCRIPTS.run(server, "deployd.sh", env, {"token": world.token + "\n"}))
+        with world.timing("load deployd"):
+            load_daemon_image(server, daemon)
+    world.timed("deployd", SCRIPTS.run(server, "deployd.sh", env, {"token": world.token + "\n"}))
 
     name = shlex.quote(world.daemon_name)
     world.cert = server.run(f"docker exec {name} cat {DATA}/tls/cert.pem").stdout
     world.cert_path.write_text(world.cert)
-    published = server.run(f"docker port {name} {DAEMON_PORT}/tcp").stdout.split()[0]
-    port = int(published.rsplit(":", 1)[1])
-    world.url = f"https://127.0.0.1:{port if server.docker_mode == 'socket' else server.forward(port)}"
-    world.steps.extend(steps)
-    return steps
+    world.url = f"https://127.0.0.1:{reach(server, world.daemon_name, DAEMON_PORT)}"
+    return world.steps[first:]
+
+
+def reach(server: Vps, container: str, port: int) -> int:
+    """The port on 127.0.0.1 here that reaches ``container``'s published ``port``: the engine's host port
+    itself on the host's engine (socket), else a forward through ``server`` to it."""
+    said = server.run(f"docker port {shlex.quote(container)} {port}/tcp", check=False)
+    published = said.stdout.split()
+    if not said.ok or not published:
+        raise DeployFailed(
+            f"container {container} on VPS {server.name} publishes no port for {port}/tcp: "
+            f"{(said.stderr or said.stdout).strip() or 'docker port said nothing'}"
+        )
+    host_port = int(published[0].rsplit(":", 1)[1])
+    return host_port if server.docker_mode == "socket" else server.forward(host_port)
 
 
 def load_daemon_image(server: Vps, daemon: InnerImage) -> None:

@@ -128,21 +128,13 @@ def apply(world: JenkinsSlave0) -> list[Step]:
     """Apply the flow's scripts to ``world``'s hosts, in the order their inputs need; the steps."""
     laptop, host2, vm = world.laptop, world.host2, world.vm
     env = {"VARIANT": world.variant}
-    steps: list[Step] = []
-
-    def timed(name: str, step: Step) -> Step:
-        world.timings[name] = world.timings.get(name, 0.0) + step.seconds
-        steps.append(step)
-        return step
-
-    started = time.monotonic()
-    at_once([lambda: SCRIPTS.install(laptop), lambda: SCRIPTS.install(host2), lambda: SCRIPTS.install(vm)])
-    world.timings["install scripts"] = time.monotonic() - started
+    first = len(world.steps)
+    world.install(SCRIPTS, laptop, host2, vm)
 
     at_once(
         [
-            lambda: timed("laptop", SCRIPTS.run(laptop, "laptop.sh", env)),
-            lambda: timed("host2 accounts", SCRIPTS.run(host2, "host2-accounts.sh", env)),
+            lambda: world.timed("laptop", SCRIPTS.run(laptop, "laptop.sh", env)),
+            lambda: world.timed("host2 accounts", SCRIPTS.run(host2, "host2-accounts.sh", env)),
         ]
     )
     key_type = "rsa" if world.variant == "as_written" else "ed25519"
@@ -154,7 +146,7 @@ def apply(world: JenkinsSlave0) -> list[Step]:
 
     at_once(
         [
-            lambda: timed(
+            lambda: world.timed(
                 "vm",
                 SCRIPTS.run(
                     vm,
@@ -163,12 +155,12 @@ def apply(world: JenkinsSlave0) -> list[Step]:
                     {"docker.pub": docker_pub, "agent_keys": f"{world.jenkins_key.public}\n{slave0_pub}"},
                 ),
             ),
-            lambda: timed("host2 proxy", SCRIPTS.run(host2, "host2-proxy.sh", {**env, "LAPTOP_IP": laptop_ip})),
+            lambda: world.timed("host2 proxy", SCRIPTS.run(host2, "host2-proxy.sh", {**env, "LAPTOP_IP": laptop_ip})),
         ]
     )
     agent_key = key_only(vm.run("docker exec jenkins-slave0 cat /etc/ssh/ssh_host_ed25519_key.pub").stdout)
     vm_key = key_only(vm.host_key)
-    timed(
+    world.timed(
         "host2 hops",
         SCRIPTS.run(
             host2,
@@ -184,7 +176,7 @@ def apply(world: JenkinsSlave0) -> list[Step]:
     world.cert = host2.read_text(f"{SCRIPTS.remote}/outputs/docker.my.domain.crt")
     host2_key = key_only(host2.host_key)
     host2_ip = host2.ip_on(world.network)
-    timed(
+    world.timed(
         "laptop trust",
         SCRIPTS.run(
             laptop,
@@ -193,5 +185,4 @@ def apply(world: JenkinsSlave0) -> list[Step]:
             {"known_hosts": f"{','.join(BASTION_NAMES)},{host2_ip} {host2_key}\n", "ca.pem": world.cert},
         ),
     )
-    world.steps.extend(steps)
-    return steps
+    return world.steps[first:]

@@ -45,15 +45,30 @@ run_container() {
     changed "container $name"
 }
 
-# registry_answers URL: wait (up to 30 s) until a registry answers on URL's
-# /v2/ (200, or 401 when it wants a login).
-registry_answers() {
+# answers WHAT URL CONTAINER [CODE...]: wait (up to 30 s) until URL answers
+# with one of the HTTP CODEs (default 200); failing, say so with CONTAINER's
+# last log lines. Certificates are not checked: this is a liveness probe.
+answers() {
+    what=$1 url=$2 container=$3
+    shift 3
+    [ $# -gt 0 ] || set -- 200
     i=0
-    until code=$(curl -sS -o /dev/null -w '%{http_code}' "$1/v2/" 2>/dev/null) &&
-        { [ "$code" = 200 ] || [ "$code" = 401 ]; }; do
+    while :; do
+        code=$(curl -ksS -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) || code=000
+        for wanted in "$@"; do
+            if [ "$code" = "$wanted" ]; then
+                ok "$what answers on $url"
+                return 0
+            fi
+        done
         i=$((i + 1))
-        [ $i -le 300 ] || fail "no registry answers on $1 after 30 s: $(docker logs --tail 5 registry 2>&1)"
+        [ $i -le 300 ] || fail "$what does not answer on $url after 30 s: $(docker logs --tail 5 "$container" 2>&1)"
         sleep 0.1
     done
-    ok "registry answers on $1"
+}
+
+# registry_answers URL: wait until the registry container answers on URL's /v2/
+# (200, or 401 when it wants a login).
+registry_answers() {
+    answers registry "$1/v2/" registry 200 401
 }

@@ -210,6 +210,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(502 if e.status >= 500 else e.status, {"error": str(e)})
         except (ValueError, tarfile.TarError) as e:
             return self.reply(400, {"error": str(e)})
+        except OSError as e:  # the engine's socket, its data: the client hears why, not a dropped connection
+            return self.reply(502, {"error": "{}: {}".format(type(e).__name__, e)})
         return self.reply(405, {"error": "{} is not for {}".format(method, path)})
 
     def do_GET(self):

@@ -55,10 +55,4 @@ run_container "$name" --restart unless-stopped \
 # Up when it answers HTTPS on its own address (which this server reaches on
 # either engine's bridge).
 address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$name" | cut -d' ' -f1)
-i=0
-until curl -ksfS -o /dev/null "https://$address:8081/" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 300 ] || fail "deployd does not answer on https://$address:8081/ after 30 s: $(docker logs --tail 5 "$name" 2>&1)"
-    sleep 0.1
-done
-ok "deployd answers on https://$address:8081/"
+answers deployd "https://$address:8081/" "$name"
