@@ -62,7 +62,7 @@ class ProvisioningFailed(HarnessError):
 
 @dataclass(frozen=True)
 class Step:
-    """One script's run on one server: what it changed, and how long it took."""
+    """One script's run on one server (or a step its driver takes there): what it changed, and how long it took."""
 
     host: str
     script: str

@@ -46,6 +46,9 @@ def test_the_bootstrap_installs_the_engine_and_deployd_answers(deploy_daemon: De
     assert server.run("docker images --format '{{.Repository}}:{{.Tag}}'").stdout == "deployd:1\n", (
         "the one image the tool loaded, under its own name"
     )
+    load = next(step for step in world.steps if step.script == "load deployd image")
+    assert world.daemon is not None
+    assert load.changed == (f"deployd:1 loaded ({world.daemon.image_id})",), "shipped over SSH on the first run"
 
     answer = world.request("GET", "/", token=False)
     assert answer.status_code == 200 and answer.json() == {"daemon": "deployd", "apps": []}
@@ -62,7 +65,11 @@ def test_the_bootstrap_installs_the_engine_and_deployd_answers(deploy_daemon: De
     assert world.token not in server.transcript.render(), "the token is a secret"
 
     again = world.apply()
-    assert [step.changed for step in again] == [(), ()], "a second bootstrap changes nothing"
+    assert [(step.script, step.changed) for step in again] == [
+        ("docker.sh", ()),
+        ("load deployd image", ()),
+        ("deployd.sh", ()),
+    ], "a second bootstrap changes nothing: the engine, the image (the same id after save and load), deployd"
     assert world.request("GET", "/", token=False).status_code == 200
 
 

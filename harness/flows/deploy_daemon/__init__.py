@@ -89,6 +89,8 @@ class DeployDaemon(World):
     token: str = field(default_factory=lambda: secrets.token_hex(24))
     url: str = ""
     _folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vps-harness-deployd-")))
+    #: deployd's image on this machine, which the bootstrap ships to the server's own engine.
+    daemon: InnerImage | None = None
     _up: set[str] = field(default_factory=set)
 
     @property
@@ -235,15 +237,17 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon
         world.daemon_name = f"deployd-{server.container.name}"
         world.daemon_image = daemon.tag
         world.app = f"hello{secrets.token_hex(3)}"
+    if variant == "dind":
+        world.daemon = daemon
     try:
-        apply(world, daemon)
+        apply(world)
     except BaseException:
         world.close()
         raise
     return world
 
 
-def apply(world: DeployDaemon, daemon: InnerImage | None = None) -> list[Step]:
+def apply(world: DeployDaemon) -> list[Step]:
     """Bootstrap ``world``'s server: its engine, deployd's image, deployd; the steps."""
     server = world.server
     first = len(world.steps)
@@ -260,9 +264,8 @@ def apply(world: DeployDaemon, daemon: InnerImage | None = None) -> list[Step]:
             DEPLOYD_DATA_SOURCE=f"{world.daemon_name}-data",
             DEPLOYD_SOCKET_SOURCE=str(server.engine_socket.path),
         )
-    elif daemon is not None:
-        with world.timing("load deployd"):
-            load_daemon_image(server, daemon)
+    elif world.daemon is not None:
+        world.timed("load deployd", load_daemon_image(server, world.daemon))
     world.timed("deployd", SCRIPTS.run(server, "deployd.sh", env, {"token": world.token + "\n"}))
 
     name = shlex.quote(world.daemon_name)
@@ -286,14 +289,18 @@ def reach(server: Vps, container: str, port: int) -> int:
     return host_port if server.docker_mode == "socket" else server.forward(host_port)
 
 
-def load_daemon_image(server: Vps, daemon: InnerImage) -> None:
+def load_daemon_image(server: Vps, daemon: InnerImage) -> Step:
     """Ship deployd's image to the server's engine as ``deployd:1``, as a deploy tool does without a registry:
-    ``docker save | ssh server docker load`` (skipped when it is there)."""
+    ``docker save | ssh server docker load``, skipped when that image is there; the step."""
+    started = time.monotonic()
     have = server.run(f"docker image inspect -f '{{{{.Id}}}}' {DAEMON_IMAGE}", check=False).stdout.strip()
     if have == daemon.image_id:
-        return
+        said = f"ok: {DAEMON_IMAGE} is {daemon.image_id}"
+        return Step(server.name, "load deployd image", (), time.monotonic() - started, said)
     server.load_image(daemon.tag)
     try:
         server.run(f"docker tag {daemon.tag} {DAEMON_IMAGE} && docker rmi {daemon.tag} >/dev/null")
     except CommandFailed as e:
         raise HarnessError(f"deployd's image did not load on VPS {server.name}: {e}") from e
+    said = f"changed: {DAEMON_IMAGE} loaded ({daemon.image_id})"
+    return Step(server.name, "load deployd image", (said[9:],), time.monotonic() - started, said)
