@@ -9,6 +9,7 @@ from typing import cast
 
 import docker.errors
 import pytest
+import requests
 
 from harness.engine import docker_client
 from harness.errors import EngineUnavailable, UnknownOsSpec
@@ -97,6 +98,7 @@ class _XdistHooks:
     def __init__(self, session: str) -> None:
         self.session = session
         self.swept = False
+        self.controller = False
 
     def pytest_xdist_setupnodes(self, config: pytest.Config) -> None:
         """Before any worker starts, remove what killed runs left, once for the whole run.
@@ -106,6 +108,7 @@ class _XdistHooks:
         killed run's leftovers that a test in another worker was looking at.
         Where no engine answers here, each worker sweeps as a lone run does.
         """
+        self.controller = True
         try:
             client = docker_client()
         except EngineUnavailable:
@@ -113,19 +116,20 @@ class _XdistHooks:
         try:
             sweep_leftovers(client, terminal_progress(config))
             self.swept = True
-        except docker.errors.DockerException as e:
+        except (docker.errors.DockerException, requests.RequestException) as e:
             terminal_progress(config)(f"could not remove what killed runs left ({e}); each worker will try")
         finally:
             client.close()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Once every worker has ended, remove what a crashed one of this run left (kept VPSes stay)."""
-        if not self.swept or hasattr(session.config, "workerinput"):
+        """At the run's end, remove what a crashed worker of it left: its own, whose process is gone
+        (a worker still tearing down after Ctrl-C is alive, and kept VPSes stay)."""
+        if not self.controller:
             return
-        with contextlib.suppress(EngineUnavailable, docker.errors.DockerException):
+        with contextlib.suppress(EngineUnavailable, docker.errors.DockerException, requests.RequestException):
             client = docker_client()
             try:
-                sweep(client, session=self.session)
+                sweep(client, session=self.session, dead_only=True)
             finally:
                 client.close()
 

@@ -113,11 +113,13 @@ def remove_labelled(
             if remove_container(container):
                 swept.containers.append(container.id)
             forget_secrets(container.labels)
-    for image in client.images.list(filters=selector):
-        if chosen(image.labels, ""):
+    # The list's rows, not Image objects: docker-py looks each listed image up again, and one removed
+    # meanwhile (compose's down --rmi, another sweep) would end the sweep there.
+    for row in client.api.images(filters=selector):
+        if chosen(row.get("Labels") or {}, ""):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                client.images.remove(image.id, force=True)
-                swept.images.append(image.id)
+                client.api.remove_image(row["Id"], force=True)
+                swept.images.append(row["Id"])
     for network in client.networks.list(filters=selector):
         if chosen(network.attrs.get("Labels") or {}, network.name):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -142,12 +144,14 @@ def sweep(
     pid: int | None = None,
     everything: bool = False,
     spare_kept: bool = True,
+    dead_only: bool = False,
 ) -> Swept:
-    """Remove labelled containers, then networks, then volumes, by id.
+    """Remove labelled containers, images, networks, then volumes, by id.
 
-    ``session``/``pid``: only this session's (this process's) resources.
-    Otherwise only those whose owner is gone, or all with ``everything``.
-    ``spare_kept`` leaves VPSes kept after a failed test.
+    ``session``/``pid``: only this session's (this process's) resources,
+    with ``dead_only`` only those of them whose owner is gone. Otherwise only
+    those whose owner is gone, or all with ``everything``. ``spare_kept``
+    leaves VPSes kept after a failed test.
     """
 
     def chosen(resource_labels: dict[str, str], name: str) -> bool:
@@ -156,6 +160,8 @@ def sweep(
         if pid is not None and resource_labels.get(labels.PID) != str(pid):
             return False
         if spare_kept and name.lstrip("/").startswith(KEPT_PREFIX):
+            return False
+        if dead_only and owner_alive(resource_labels):
             return False
         if everything or session is not None or pid is not None:
             return True

@@ -89,7 +89,10 @@ class LabellingSocket:
 
     Every container, network, volume and built image made through it gets
     ``labels``, so the reaper and the VPS's teardown find what the VPS made
-    (an image pulled through it is the engine's, not the VPS's). Only the
+    (an image pulled through it is the engine's, not the VPS's). Builds are
+    labelled through ``POST /build``, the classic builder's call (Docker's
+    client before 23, docker-compose 1); BuildKit's builds go over
+    ``/session`` and ``/grpc`` and are not labelled. Only the
     requests are parsed (to rewrite create calls); responses and upgraded
     streams (attach, exec) are copied byte for byte.
     """

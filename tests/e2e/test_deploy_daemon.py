@@ -48,7 +48,7 @@ def test_the_bootstrap_installs_the_engine_and_deployd_answers(deploy_daemon: De
     )
     load = next(step for step in world.steps if step.script == "load deployd image")
     assert world.daemon is not None
-    assert load.changed == (f"deployd:1 loaded ({world.daemon.image_id})",), "shipped over SSH on the first run"
+    assert load.changed == (f"deployd:1 loaded ({world.daemon.tag})",), "shipped over SSH on the first run"
 
     answer = world.request("GET", "/", token=False)
     assert answer.status_code == 200 and answer.json() == {"daemon": "deployd", "apps": []}
@@ -69,7 +69,7 @@ def test_the_bootstrap_installs_the_engine_and_deployd_answers(deploy_daemon: De
         ("docker.sh", ()),
         ("load deployd image", ()),
         ("deployd.sh", ()),
-    ], "a second bootstrap changes nothing: the engine, the image (the same id after save and load), deployd"
+    ], "a second bootstrap changes nothing: the engine, the image (the same build after save and load), deployd"
     assert world.request("GET", "/", token=False).status_code == 200
 
 

@@ -43,12 +43,18 @@ class FakeCollection:
         return [item for item in self.items if labels.SESSION in item.labels]
 
 
-class FakeImages(FakeCollection):
-    def __init__(self, engine: FakeEngine) -> None:
-        super().__init__([])
-        self.engine = engine
+class FakeApi:
+    """The low-level client, for images: list rows and remove by id."""
 
-    def remove(self, image: str, **_: Any) -> None:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+        self.items: list[FakeResource] = []
+
+    def images(self, *, filters: dict[str, str]) -> list[dict[str, Any]]:
+        assert filters == {"label": labels.SESSION}, "the reaper must only ever ask for labelled resources"
+        return [{"Id": item.id, "Labels": item.labels} for item in self.items if labels.SESSION in item.labels]
+
+    def remove_image(self, image: str, **_: Any) -> None:
         self.engine.removed.append(image)
 
 
@@ -56,12 +62,13 @@ class FakeEngine:
     def __init__(self) -> None:
         self.removed: list[str] = []
         self.containers = FakeCollection([])
-        self.images = FakeImages(self)
+        self.api = FakeApi(self)
         self.networks = FakeCollection([])
         self.volumes = FakeCollection([])
 
     def add(self, kind: str, rid: str, resource_labels: dict[str, str], name: str = "") -> None:
-        getattr(self, kind).items.append(FakeResource(self, rid, resource_labels, name))
+        resource = FakeResource(self, rid, resource_labels, name)
+        (self.api.items if kind == "images" else getattr(self, kind).items).append(resource)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +130,12 @@ def test_a_container_another_process_is_removing_counts_as_gone(engine: FakeEngi
     dead.refusal = conflict("You cannot remove a running container: stop it first")
     with pytest.raises(docker.errors.APIError, match="cannot remove"):
         sweep(engine)  # type: ignore[arg-type]
+
+
+def test_a_runs_end_takes_only_its_dead_workers_leftovers(engine: FakeEngine, dead_pid: int) -> None:
+    engine.add("containers", "s2-live", owned("s2", os.getpid()), "vps-c-s2-3")
+    sweep(engine, session="s2", dead_only=True)  # type: ignore[arg-type]
+    assert engine.removed == ["dead", "dead-build", "dead-net"], "not a live worker's, not a kept one"
 
 
 def test_owner_alive(dead_pid: int) -> None:

@@ -28,6 +28,7 @@ everyone's (deployd and the app get names of their own).
 
 from __future__ import annotations
 
+import json
 import secrets
 import shlex
 import shutil
@@ -39,6 +40,7 @@ from typing import Any
 
 import requests
 
+from harness import labels
 from harness.errors import CommandFailed, HarnessError, ImageUnavailable
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
@@ -291,16 +293,22 @@ def reach(server: Vps, container: str, port: int) -> int:
 
 def load_daemon_image(server: Vps, daemon: InnerImage) -> Step:
     """Ship deployd's image to the server's engine as ``deployd:1``, as a deploy tool does without a registry:
-    ``docker save | ssh server docker load``, skipped when that image is there; the step."""
+    ``docker save | ssh server docker load``, skipped when that build is there; the step.
+
+    The build is known by its recipe-hash label, which a load keeps on every
+    engine; its ID does not survive a load into a containerd image store.
+    """
     started = time.monotonic()
-    have = server.run(f"docker image inspect -f '{{{{.Id}}}}' {DAEMON_IMAGE}", check=False).stdout.strip()
-    if have == daemon.image_id:
-        said = f"ok: {DAEMON_IMAGE} is {daemon.image_id}"
+    wanted = daemon.tag.rsplit("-", 1)[1]
+    label = f"{{{{index .Config.Labels {json.dumps(labels.RECIPE_HASH)}}}}}"
+    have = server.run(f"docker image inspect -f '{label}' {DAEMON_IMAGE}", check=False).stdout.strip()
+    if have == wanted:
+        said = f"ok: {DAEMON_IMAGE} is {daemon.tag}"
         return Step(server.name, "load deployd image", (), time.monotonic() - started, said)
     server.load_image(daemon.tag)
     try:
         server.run(f"docker tag {daemon.tag} {DAEMON_IMAGE} && docker rmi {daemon.tag} >/dev/null")
     except CommandFailed as e:
         raise HarnessError(f"deployd's image did not load on VPS {server.name}: {e}") from e
-    said = f"changed: {DAEMON_IMAGE} loaded ({daemon.image_id})"
+    said = f"changed: {DAEMON_IMAGE} loaded ({daemon.tag})"
     return Step(server.name, "load deployd image", (said[9:],), time.monotonic() - started, said)
