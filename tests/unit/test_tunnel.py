@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.tunnel import LabellingSocket, PortForward, pump, serve
@@ -71,7 +72,12 @@ def test_port_forward_carries_a_connection_opened_after_an_idle_spell() -> None:
         echo_outer.close()
 
 
-def test_labelling_socket_adds_labels_to_create_calls_only(tmp_path: Path) -> None:
+def through_labelling_socket(
+    tmp_path: Path, requests: list[bytes], complete: Callable[[bytes], bool], answer: bytes
+) -> tuple[bytes, bytes]:
+    """Send ``requests`` on one connection to a LabellingSocket (labels ``vps-harness.session=s1``) in front of
+    a fake engine, which reads until ``complete(what it got)`` and then sends ``answer``; the client's
+    reply and what the engine got."""
     upstream_path = tmp_path / "engine.sock"
     engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     engine.bind(str(upstream_path))
@@ -81,65 +87,57 @@ def test_labelling_socket_adds_labels_to_create_calls_only(tmp_path: Path) -> No
     def fake_engine() -> None:
         connection, _ = engine.accept()
         data = b""
-        while data.count(b"\r\n\r\n") < 2 or not data.endswith(b"}"):
+        while not complete(data):
             data += connection.recv(1 << 16)
         seen.append(data)
-        connection.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
+        connection.sendall(answer)
         connection.close()
 
     threading.Thread(target=fake_engine, daemon=True).start()
     labelling = LabellingSocket(tmp_path / "vps.sock", str(upstream_path), {"vps-harness.session": "s1"})
     try:
-        body = json.dumps({"Image": "x", "Labels": {"mine": "1"}}).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(5)
             client.connect(str(labelling.path))
-            client.sendall(b"GET /v1.41/version HTTP/1.1\r\nHost: docker\r\n\r\n")
-            client.sendall(
-                b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            assert client.recv(1 << 16).startswith(b"HTTP/1.1 201")
+            for request in requests:
+                client.sendall(request)
+            reply = client.recv(1 << 16)
     finally:
         labelling.close()
         engine.close()
-    request = seen[0]
+    return reply, seen[0]
+
+
+def test_labelling_socket_adds_labels_to_create_calls_only(tmp_path: Path) -> None:
+    body = json.dumps({"Image": "x", "Labels": {"mine": "1"}}).encode()
+    reply, request = through_labelling_socket(
+        tmp_path,
+        [
+            b"GET /v1.41/version HTTP/1.1\r\nHost: docker\r\n\r\n",
+            b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body,
+        ],
+        lambda data: data.count(b"\r\n\r\n") >= 2 and data.endswith(b"}"),
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    assert reply.startswith(b"HTTP/1.1 201")
     assert request.startswith(b"GET /v1.41/version HTTP/1.1\r\n")
     sent = json.loads(request[request.rindex(b"\r\n\r\n") + 4 :])
     assert sent["Labels"] == {"mine": "1", "vps-harness.session": "s1"}
 
 
 def test_labelling_socket_labels_image_builds_through_their_query(tmp_path: Path) -> None:
-    upstream_path = tmp_path / "engine.sock"
-    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    engine.bind(str(upstream_path))
-    engine.listen(1)
-    seen: list[bytes] = []
-
-    def fake_engine() -> None:
-        connection, _ = engine.accept()
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += connection.recv(1 << 16)
-        seen.append(data)
-        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-        connection.close()
-
-    threading.Thread(target=fake_engine, daemon=True).start()
-    labelling = LabellingSocket(tmp_path / "vps.sock", str(upstream_path), {"vps-harness.session": "s1"})
-    try:
-        query = urllib.parse.urlencode({"t": "app:1", "labels": json.dumps({"mine": "1"})})
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(5)
-            client.connect(str(labelling.path))
-            client.sendall(f"POST /v1.41/build?{query} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
-            assert client.recv(1 << 16).startswith(b"HTTP/1.1 200")
-    finally:
-        labelling.close()
-        engine.close()
-    method, target, version = seen[0].split(b"\r\n")[0].decode().split(" ")
+    query = urllib.parse.urlencode({"t": "app:1", "labels": json.dumps({"mine": "1"})})
+    reply, request = through_labelling_socket(
+        tmp_path,
+        [f"POST /v1.41/build?{query} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode()],
+        lambda data: b"\r\n\r\n" in data,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    assert reply.startswith(b"HTTP/1.1 200")
+    method, target, version = request.split(b"\r\n")[0].decode().split(" ")
     assert (method, version) == ("POST", "HTTP/1.1")
     path, _, sent = target.partition("?")
     params = dict(urllib.parse.parse_qsl(sent))
