@@ -310,5 +310,5 @@ def load_daemon_image(server: Vps, daemon: InnerImage) -> Step:
         server.run(f"docker tag {daemon.tag} {DAEMON_IMAGE} && docker rmi {daemon.tag} >/dev/null")
     except CommandFailed as e:
         raise HarnessError(f"deployd's image did not load on VPS {server.name}: {e}") from e
-    said = f"changed: {DAEMON_IMAGE} loaded ({daemon.tag})"
-    return Step(server.name, "load deployd image", (said[9:],), time.monotonic() - started, said)
+    loaded = f"{DAEMON_IMAGE} loaded ({daemon.tag})"
+    return Step(server.name, "load deployd image", (loaded,), time.monotonic() - started, f"changed: {loaded}")
