@@ -17,6 +17,7 @@ from harness.identity import Identity
 from harness.images import Images, InnerImage
 from harness.launch import DockerMode, Init
 from harness.reaper import sweep_leftovers
+from harness.snapshot import Snapshot
 from harness.spec import OsSpec, parse_spec
 from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS, SWEPT_BY_CONTROLLER, terminal_progress
 from harness.vps import Vps
@@ -135,6 +136,9 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
     ``inner`` lists images (``vps_images.inner(...)``) a DinD VPS's own engine
     has from the start.
 
+    ``from_snapshot``: a copy of a snapshot (:meth:`Vps.snapshot
+    <harness.vps.Vps.snapshot>`) with its OS, init and Docker mode.
+
     >>> def test_two(vps_factory, vps_network):  # doctest: +SKIP
     ...     net = vps_network()
     ...     a = vps_factory(name="a", networks=[net])
@@ -155,7 +159,16 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
         docker: DockerMode | None = None,
         publish_ssh: bool = True,
         inner: list[InnerImage] | tuple[InnerImage, ...] = (),
+        from_snapshot: Snapshot | None = None,
     ) -> Vps:
+        if from_snapshot is not None:
+            given = {"os": os, "init": init, "docker": docker, "inner": inner}
+            if any(given.values()):
+                named = ", ".join(word for word, value in given.items() if value)
+                raise ValueError(f"a copy of snapshot {from_snapshot.tag} is what the snapshot was; drop {named}")
+            return _vps_fleet.restore(
+                from_snapshot, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh
+            )
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
         try:
             return _vps_fleet.vps(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.types
 from docker.models.networks import Network
 
 from harness import labels
@@ -26,6 +27,7 @@ from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage
 from harness.launch import DockerMode, Init, check_modes
 from harness.reaper import KEPT_PREFIX
+from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from harness.vps import Vps
 
@@ -61,6 +63,7 @@ class Fleet:
         self.worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "")
         self.vpses: list[Vps] = []
         self.networks: list[Network] = []
+        self._on_close: list[Callable[[], None]] = []
         self._config_name = self._unique("ssh_config")
 
     def _unique(self, name: str) -> str:
@@ -92,6 +95,41 @@ class Fleet:
             image = self.image(spec, docker_mode, tuple(inner))
         name = name or f"vps{len(self.vpses) + 1}"
         vps = self._create(image, name, init, docker_mode, tuple(networks), tuple(aliases), publish_ssh, container_name)
+        self.vpses.append(vps)
+        return vps
+
+    def restore(
+        self,
+        snapshot: Snapshot,
+        *,
+        name: str | None = None,
+        networks: tuple[Network, ...] | list[Network] = (),
+        aliases: tuple[str, ...] | list[str] = (),
+        addresses: dict[str, str] | None = None,
+        publish_ssh: bool = True,
+    ) -> Vps:
+        """Start a copy of ``snapshot`` (see :mod:`harness.snapshot`) and wait until it is ready.
+
+        It is named ``name`` (default: the snapshot's name, its host name
+        too) and presents the snapshot's host key. ``addresses``: its IPv4
+        address on a network (by name) of ``networks``.
+        """
+        vps = Vps.create(
+            self.client,
+            snapshot.image(),
+            name=name or snapshot.name,
+            container_name=self._unique(f"vps-{name or snapshot.name}"),
+            owner_labels=self.owner_labels,
+            identity=self.identity,
+            init=snapshot.init,
+            docker_mode=snapshot.docker_mode,
+            networks=tuple(networks),
+            aliases=tuple(aliases),
+            publish_ssh=publish_ssh,
+            progress=self.progress,
+            addresses=addresses,
+            image_host_key=snapshot.host_key,
+        )
         self.vpses.append(vps)
         return vps
 
@@ -143,11 +181,33 @@ class Fleet:
         finally:
             seeder.remove()
 
-    def network(self, name: str = "net") -> Network:
-        """A private bridge network, removed with the fleet."""
-        network = self.client.networks.create(self._unique(f"vpsnet-{name}"), driver="bridge", labels=self.owner_labels)
+    def network(self, name: str = "net", subnet: str | None = None) -> Network:
+        """A private bridge network, removed with the fleet; ``subnet`` (``10.213.7.0/24``) lets addresses be chosen."""
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]) if subnet else None
+        network = self.client.networks.create(
+            self._unique(f"vpsnet-{name}"), driver="bridge", labels=self.owner_labels, ipam=ipam
+        )
         self.networks.append(network)
         return network
+
+    def discard(self, *things: Vps | Network) -> None:
+        """Remove these VPSes and networks of the fleet now."""
+        for thing in things:
+            if isinstance(thing, Vps):
+                self.vpses.remove(thing)
+                thing.remove()
+            else:
+                self.networks.remove(thing)
+                with contextlib.suppress(docker.errors.NotFound):
+                    thing.remove()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the fleet's VPSes and networks are gone (or kept): a lock on what they used."""
+        self._on_close.append(callback)
+
+    def _closed(self) -> None:
+        while self._on_close:
+            self._on_close.pop()()
 
     def ssh_config(self) -> Path:
         """Write one ssh_config file with a ``Host`` block for every VPS of the fleet; its path.
@@ -171,6 +231,7 @@ class Fleet:
             vps.container.rename(KEPT_PREFIX + vps.container.name)
             vps.container.reload()
         kept, self.vpses, self.networks = self.vpses, [], []
+        self._closed()
         return kept
 
     def close(self) -> None:
@@ -182,3 +243,4 @@ class Fleet:
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
         (self.identity.directory / self._config_name).unlink(missing_ok=True)
+        self._closed()

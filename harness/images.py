@@ -69,8 +69,10 @@ DIND = "dind"
 INNER = "inner"
 #: The kind of a VPS image without Docker installed (``docker="bare"``).
 BARE = "bare"
+#: The kind of a provisioned VPS kept as an image (:mod:`harness.snapshot`).
+SNAPSHOT = "snapshot"
 #: Each image kind this project builds, as messages name it.
-_KIND_NAMES = {"vps": "VPS", BARE: "bare VPS", DIND: "Docker-in-Docker", INNER: "inner"}
+_KIND_NAMES = {"vps": "VPS", BARE: "bare VPS", DIND: "Docker-in-Docker", INNER: "inner", SNAPSHOT: "snapshot"}
 #: Where a DinD image holds each seeded image's files (see ``vps-docker-seed``).
 SEED_LAYERS = "/var/lib/vps-harness/docker-seed/layers"
 
@@ -83,6 +85,15 @@ def recipe_hash(recipes: Path, package_family: str, base_id: str, *extra: str) -
     the walk is sorted, so the hash is the same on every machine.
     """
     return files_hash(recipes, (COMMON, package_family, *extra), f"base {base_id}")
+
+
+def recipe_key(folders: tuple[Path, ...] | list[Path], *salt: str) -> str:
+    """Content key of a provisioning: every file under each of ``folders`` (by path within it) and ``salt``.
+
+    What a snapshot is tagged by (:mod:`harness.snapshot`); ``images ls``
+    computes it again to tell whether the snapshot is current.
+    """
+    return files_hash(Path("/"), tuple(str(folder.resolve()).lstrip("/") for folder in folders), *salt)
 
 
 def files_hash(root: Path, folders: tuple[str, ...], *salt: str) -> str:
@@ -503,6 +514,8 @@ class Images:
         if base is None:
             return False
         found = image.labels or {}
+        if kind == SNAPSHOT:
+            return self._snapshot_is_current(found)
         if kind == INNER:
             if not found.get(labels.RECIPE) or not found.get(labels.INNER_NAME):
                 return False
@@ -520,6 +533,24 @@ class Images:
         if kind == DIND:
             return self.dind_tag(spec, base) in image.tags
         return self.vps_tag(spec, base, bare=kind == BARE) in image.tags
+
+    def _snapshot_is_current(self, found: dict[str, str]) -> bool:
+        """A snapshot is current while the image it was taken of is, and its provisioning's files are unchanged."""
+        source = self._get(found[labels.SNAPSHOT_OF]) if found.get(labels.SNAPSHOT_OF) else None
+        if source is None or not source.tags:
+            return False
+        source_labels = source.labels or {}
+        if not self._is_current(source, source_labels.get(labels.IMAGE_KIND, ""), source_labels.get(labels.SPEC, "")):
+            return False
+        try:
+            recipe = json.loads(found.get(labels.SNAPSHOT_RECIPE, ""))
+            folders = [Path(folder) for folder in recipe["folders"]]
+            salt = [str(line) for line in recipe["salt"]]
+        except (ValueError, KeyError, TypeError):
+            return False
+        return all(folder.is_dir() for folder in folders) and recipe_key(folders, *salt) == found.get(
+            labels.RECIPE_HASH
+        )
 
     def prune(self) -> list[ImageInfo]:
         """Remove this project's images that current recipes do not use."""

@@ -46,6 +46,10 @@ INNER_NAME = f"{PREFIX}.inner-name"
 RECIPE = f"{PREFIX}.recipe"
 #: On DinD images that seed inner images: those images' tags.
 INNER = f"{PREFIX}.inner"
+#: On snapshots (``harness.snapshot``): the VPS image they were taken of, and
+#: what their key was computed from (JSON: ``folders`` and ``salt``).
+SNAPSHOT_OF = f"{PREFIX}.snapshot-of"
+SNAPSHOT_RECIPE = f"{PREFIX}.snapshot-recipe"
 
 
 def owner_labels(session: str) -> dict[str, str]:

@@ -76,17 +76,18 @@ def run_options(init: Init) -> dict[str, Any]:
     return options
 
 
-def stage_secrets(directory: Path, host_key: KeyPair, client_key: KeyPair, units: tuple[str, ...] = ()) -> None:
+def stage_secrets(directory: Path, host_key: KeyPair | None, client_key: KeyPair, units: tuple[str, ...] = ()) -> None:
     """Write a VPS's host key and who may log in, for a read-only bind mount.
 
     A bind mount costs nothing at start, where copying into a created
     container (``put_archive``) costs ~65 ms. The directory must outlive the
-    container's restarts, so it goes when the VPS is removed.
+    container's restarts, so it goes when the VPS is removed. ``host_key``
+    None: the VPS keeps the host key its image has (a snapshot's, pinned).
     """
     directory.mkdir(mode=0o700, parents=True)
     files = {
-        "ssh_host_ed25519_key": (host_key.private, 0o600),
-        "ssh_host_ed25519_key.pub": (host_key.public + "\n", 0o644),
+        "ssh_host_ed25519_key": (host_key.private if host_key else "", 0o600),
+        "ssh_host_ed25519_key.pub": (host_key.public + "\n" if host_key else "", 0o644),
         "authorized_keys": (client_key.public + "\n", 0o644),
         # Enabled at every boot by the image's generator (docker.service for DinD).
         "units": ("".join(f"{unit}\n" for unit in units), 0o644),
@@ -123,7 +124,8 @@ class Launched:
     """A started VPS container and what it owns besides it."""
 
     container: Container
-    host_key: KeyPair
+    #: The public host key it presents (pinned by every client).
+    host_key: str
     secrets: Path
     volumes: list[Volume] = field(default_factory=list)
     engine_socket: LabellingSocket | None = None
@@ -144,6 +146,8 @@ def launch(
     aliases: tuple[str, ...] = (),
     publish_ssh: bool = True,
     progress: Callable[[str], None] = lambda message: None,
+    addresses: dict[str, str] | None = None,
+    image_host_key: str | None = None,
 ) -> Launched:
     """Create and start a VPS container; on any failure remove what was made.
 
@@ -152,9 +156,13 @@ def launch(
     /var/lib/docker on a volume of its own (never the container's
     overlay, where dockerd falls back to the slow vfs driver).
     ``"bare"`` is the same room for an engine, with none installed or started.
+    ``addresses``: the IPv4 address to have on a network (by name) of
+    ``networks``. ``image_host_key``: the public half of the host key the image
+    has (a snapshot's); it is kept, and no new one is made.
     """
     check_modes(init, docker_mode)
-    host_key = KeyPair.generate(f"root@{name}")
+    host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
+    public_host_key = image_host_key or (host_key.public if host_key else "")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
     options = run_options(init)
     options["volumes"] = {**options.get("volumes", {}), str(secrets): {"bind": SECRETS_MOUNT, "mode": "ro"}}
@@ -165,7 +173,7 @@ def launch(
         labels.INIT: init,
         labels.DOCKER: docker_mode,
         labels.SECRETS: str(secrets),
-        HOST_KEY_LABEL: host_key.public,
+        HOST_KEY_LABEL: public_host_key,
     }
     volumes: list[Volume] = []
     engine_socket: LabellingSocket | None = None
@@ -193,6 +201,7 @@ def launch(
             create,
             networks,
             [name, *aliases],
+            addresses or {},
             privileged=docker_mode in OWN_ENGINE,
             progress=progress,
         )
@@ -204,7 +213,7 @@ def launch(
             engine_socket.close()
         shutil.rmtree(secrets, ignore_errors=True)
         raise
-    return Launched(container, host_key, secrets, volumes, engine_socket)
+    return Launched(container, public_host_key, secrets, volumes, engine_socket)
 
 
 def _create_and_start(
@@ -213,6 +222,7 @@ def _create_and_start(
     create: dict[str, Any],
     more_networks: tuple[Network, ...],
     aliases: list[str],
+    addresses: dict[str, str],
     *,
     privileged: bool,
     progress: Callable[[str], None],
@@ -230,7 +240,7 @@ def _create_and_start(
         container = privilege.create(client, tag, create)
         try:
             for network in more_networks:
-                network.connect(container, aliases=aliases)
+                network.connect(container, aliases=aliases, ipv4_address=addresses.get(str(network.name)))
             container.start()
         except BaseException as e:
             container.remove(force=True, v=True)

@@ -31,7 +31,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
 
-from harness import dind, labels, readiness, report
+from harness import dind, labels, readiness, report, snapshot
 from harness.errors import CommandFailed, VpsNotReady
 from harness.identity import Identity
 from harness.images import VpsImage
@@ -39,6 +39,7 @@ from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMo
 from harness.reaper import remove_container, remove_labelled
 from harness.result import CommandResult
 from harness.route import Route, known_hosts_name
+from harness.snapshot import Snapshot
 from harness.spec import OsSpec, parse_spec
 from harness.ssh import KeyPair, SshSession, Transcript
 from harness.tunnel import LabellingSocket, PortForward
@@ -113,6 +114,8 @@ class Vps:
         aliases: tuple[str, ...] = (),
         publish_ssh: bool = True,
         progress: Callable[[str], None] = lambda message: None,
+        addresses: dict[str, str] | None = None,
+        image_host_key: str | None = None,
     ) -> Vps:
         """Launch a VPS (see :func:`harness.launch.launch`) and wait until it is ready; on failure remove it."""
         launched = launch(
@@ -129,6 +132,8 @@ class Vps:
             aliases=aliases,
             publish_ssh=publish_ssh,
             progress=progress,
+            addresses=addresses,
+            image_host_key=image_host_key,
         )
         vps = cls(
             client,
@@ -137,7 +142,7 @@ class Vps:
             name=name,
             init=init,
             identity=identity,
-            host_key=launched.host_key.public,
+            host_key=launched.host_key,
             docker_mode=docker_mode,
             networks=networks,
             aliases=aliases,
@@ -500,6 +505,13 @@ class Vps:
     def load_image(self, reference: str, timeout: float = 600) -> None:
         """Make a host image available to this VPS's own engine (``docker load``, streamed over SSH)."""
         dind.load_image(self, reference, timeout)
+
+    def snapshot(self, key: str, **options: Any) -> Snapshot:
+        """Keep this VPS as it is now as a snapshot image under content key ``key``; see :func:`harness.snapshot.take`.
+
+        It is powered off for that and on again (``power_on=False`` leaves it off).
+        """
+        return snapshot.take(self, key, **options)
 
     def docker_store(self, image: VpsImage) -> bytes:
         """Stop this DinD VPS's engine and return its image store, the seed of a DinD image of ``image``."""

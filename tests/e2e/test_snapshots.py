@@ -1,0 +1,107 @@
+"""Snapshots end to end: a provisioned VPS kept as an image, and copies of it."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from harness import labels
+from harness.fleet import Fleet
+from harness.images import SNAPSHOT, Images, recipe_key
+from harness.reaper import remove_labelled
+from harness.snapshot import Snapshot, SnapshotRefused
+from harness.spec import OsSpec
+from harness.vps import Vps
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def snapshots(vps_engine: docker.DockerClient, vps_fleet: Fleet) -> Iterator[list[Snapshot]]:
+    """The snapshots a test takes, removed after it (by id), once the copies are gone."""
+    taken: list[Snapshot] = []
+    yield taken
+    vps_fleet.close()
+    for snap in taken:
+        with contextlib.suppress(docker.errors.NotFound):
+            vps_engine.images.remove(snap.image_id)
+
+
+def test_a_copy_has_the_files_engine_and_host_key_but_not_the_processes(
+    vps_factory: Callable[..., Vps], snapshots: list[Snapshot], tmp_path: Path
+) -> None:
+    web = vps_factory(name="web", docker="dind")
+    base = web.os.registry_ref
+    web.run("echo provisioned | sudo tee /etc/provisioned >/dev/null; echo gone | sudo tee /run/gone >/dev/null")
+    web.run(f"docker run -d --name kept --restart=always {base} sleep infinity")
+    web.run(f"docker run -d --name once {base} sleep infinity")
+    web.run("docker volume create data >/dev/null && docker run --rm -v data:/d " + base + " sh -c 'echo v > /d/v'")
+    (tmp_path / "provision.sh").write_text("echo provisioned\n")
+    snap = web.snapshot(recipe_key([tmp_path], "test"), recipe=(tmp_path,), salt=("test",))
+    snapshots.append(snap)
+    assert (snap.name, snap.docker_mode, snap.host_key) == ("web", "dind", web.host_key)
+
+    assert web.run("cat /etc/provisioned").stdout == "provisioned\n", "the VPS runs again after its snapshot"
+    first, second = vps_factory(from_snapshot=snap), vps_factory(from_snapshot=snap)
+    for copy in (first, second):
+        assert copy.run("hostname; cat /etc/provisioned").stdout == "web\nprovisioned\n"
+        assert copy.host_key == web.host_key, "every copy presents the snapshot's host key"
+        assert copy.run("cat /run/gone", check=False).exit_status != 0, "/run is a tmpfs: a copy boots"
+        states = copy.run("docker ps -a --format '{{.Names}} {{.State}}' | sort").stdout.split("\n")
+        assert states[:2] == ["kept running", "once exited"], "inner containers start by their restart policy"
+        assert copy.run(f"docker run --rm -v data:/d {base} cat /d/v").stdout == "v\n", "inner volumes are kept"
+    first.run("echo changed | sudo tee /etc/provisioned >/dev/null")
+    assert second.run("cat /etc/provisioned").stdout == "provisioned\n", "copies share nothing"
+
+
+def test_images_ls_knows_snapshots_and_when_they_are_stale(
+    vps_factory: Callable[..., Vps], vps_images: Images, snapshots: list[Snapshot], tmp_path: Path
+) -> None:
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "setup.sh").write_text("true\n")
+    vps = vps_factory()
+    snap = vps.snapshot(recipe_key([recipe], "x"), recipe=(recipe,), salt=("x",), power_on=False)
+    snapshots.append(snap)
+
+    def row() -> tuple[str, bool]:
+        (found,) = [r for r in vps_images.ls() if r.tag == snap.tag]
+        return found.kind, found.current
+
+    assert row() == (SNAPSHOT, True)
+    (recipe / "setup.sh").write_text("false\n")
+    assert row() == (SNAPSHOT, False), "its provisioning changed: prune may remove it"
+
+
+def test_the_reaper_leaves_snapshots_to_prune(
+    vps_factory: Callable[..., Vps], vps_engine: docker.DockerClient, snapshots: list[Snapshot]
+) -> None:
+    vps = vps_factory()
+    key = uuid.uuid4().hex
+    snap = vps.snapshot(key, power_on=False)
+    snapshots.append(snap)
+    image_labels = vps_engine.images.get(snap.tag).labels
+    assert image_labels[labels.SESSION] == vps.container.labels[labels.SESSION], "the engine merges its VPS's labels"
+    # What the reaper does with a dead owner's resources, on this snapshot's label alone.
+    remove_labelled(vps_engine, {"label": f"{labels.RECIPE_HASH}={key}"})
+    assert vps_engine.images.get(snap.tag).id == snap.image_id
+
+
+def test_a_socket_mode_vps_is_refused_by_name(vps_factory: Callable[..., Vps]) -> None:
+    vps = vps_factory(name="sock", docker="socket")
+    with pytest.raises(SnapshotRefused, match="VPS sock uses the host's engine .docker='socket'."):
+        vps.snapshot("0" * 64)
+    assert vps.run("true").ok, "it was not touched"
+
+
+def test_a_copy_cannot_also_be_given_an_os(vps_factory: Callable[..., Vps], spec: OsSpec) -> None:
+    fake = Snapshot("t", "sha256:0", spec, "web", "systemd", "none", "ssh-ed25519 AAAA", "")
+    with pytest.raises(ValueError, match="a copy of snapshot t is what the snapshot was; drop os"):
+        vps_factory(from_snapshot=fake, os=str(spec))
+
