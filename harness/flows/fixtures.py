@@ -1,5 +1,10 @@
 """pytest fixtures of the provisioning flows (entry point ``vps_harness_flows``).
 
+Each gives the test a world of its own: a copy of the world's snapshots,
+made by the first test that needed it (see :mod:`harness.flows.snapshots`;
+``--vps-snapshots=off`` provisions afresh). The deploy-daemon world is
+provisioned each time.
+
 >>> def test_hop(jenkins_slave0):  # doctest: +SKIP
 ...     assert jenkins_slave0.laptop_ssh("docker@host2", "whoami").stdout == "myuser\\n"
 """
@@ -21,13 +26,32 @@ from harness.flows.ci_registry import builds as builds_flow
 from harness.flows.ci_registry.builds import ConcurrentBuilds
 from harness.flows.deploy_daemon import DeployDaemon
 from harness.flows.jenkins_slave0 import JenkinsSlave0
+from harness.flows.snapshots import provisioned
 from harness.flows.world import VARIANTS, World
 from harness.spec import OsSpec
 
 W = TypeVar("W", bound=World)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("vps-harness", "mock VPS containers").addoption(
+        "--vps-snapshots",
+        choices=("on", "off"),
+        default="on",
+        help="flow worlds: copies of snapshots made once per machine (on, the default) or provisioned afresh (off)",
+    )
+
+
+def snapshots_on(config: pytest.Config) -> bool:
+    """Whether flow worlds come from snapshots in this run (``--vps-snapshots``)."""
+    return bool(config.getoption("--vps-snapshots", default="on") == "on")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "vps_snapshots(on): False provisions this test's flow world afresh, True takes a copy of its snapshots",
+    )
     config.addinivalue_line(
         "markers",
         f"jenkins_slave0(variant='hardened'): the variant of the jenkins_slave0 world ({' or '.join(VARIANTS)})",
@@ -49,22 +73,22 @@ def jenkins_slave0(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsS
     """
     marker = request.node.get_closest_marker("jenkins_slave0")
     variant = marker.kwargs.get("variant", "hardened") if marker else "hardened"
-    return _world(jenkins_slave0_flow.provision, vps_fleet, vps_os, variant, "jenkins-slave0")
+    return _world(jenkins_slave0_flow.provision, vps_fleet, vps_os, variant, "jenkins-slave0", request)
 
 
 @pytest.fixture
-def ci_registry(vps_fleet: Fleet, vps_os: OsSpec) -> CiRegistry:
+def ci_registry(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsSpec) -> CiRegistry:
     """The CI-registry world of the test's OS, provisioned (see :mod:`harness.flows.ci_registry`).
 
     ``registry`` (``registry.local:5000``), ``jenkins`` (the build host) and ``production`` are
     :class:`~harness.vps.Vps` objects on ``network``; ``pipeline(script, *args)`` runs a job of
     ``pipeline/`` as jenkins over SSH; ``page()`` is production's webapp page. Removed after the test.
     """
-    return _world(ci_registry_flow.provision, vps_fleet, vps_os, "hardened", "ci-registry")
+    return _world(ci_registry_flow.provision, vps_fleet, vps_os, "hardened", "ci-registry", request)
 
 
 @pytest.fixture
-def concurrent_builds(vps_fleet: Fleet, vps_os: OsSpec) -> ConcurrentBuilds:
+def concurrent_builds(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsSpec) -> ConcurrentBuilds:
     """The concurrent-builds world of the test's OS, provisioned (see :mod:`harness.flows.ci_registry.builds`).
 
     ``registry`` (``registry.local:5000``, htpasswd users ``alice`` and ``bob``) and ``jenkins``
@@ -72,7 +96,7 @@ def concurrent_builds(vps_fleet: Fleet, vps_os: OsSpec) -> ConcurrentBuilds:
     user to its password (secrets: shown as ``[secret]`` in transcripts and reports);
     ``job(number, stage, user=..., per_job_config=...)`` runs a stage of ``pipeline/job.sh``.
     """
-    return _world(builds_flow.provision, vps_fleet, vps_os, "hardened", "concurrent-builds")
+    return _world(builds_flow.provision, vps_fleet, vps_os, "hardened", "concurrent-builds", request)
 
 
 @pytest.fixture
@@ -92,8 +116,23 @@ def deploy_daemon(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsSp
     world.close()
 
 
-def _world(provision: Callable[[Fleet, OsSpec, str], W], fleet: Fleet, spec: OsSpec, variant: str, name: str) -> W:
+def _world(
+    provision: Callable[..., W],
+    fleet: Fleet,
+    spec: OsSpec,
+    variant: str,
+    name: str,
+    request: pytest.FixtureRequest | None = None,
+) -> W:
+    """The world ``provision`` makes: with ``request``, a copy of its snapshots (see :mod:`harness.flows.snapshots`).
+
+    ``--vps-snapshots=off`` (or ``@pytest.mark.vps_snapshots(False)``) provisions every world afresh.
+    """
+    marker = request.node.get_closest_marker("vps_snapshots") if request else None
+    wanted = marker.args[0] if marker and marker.args else (request is not None and snapshots_on(request.config))
     try:
+        if wanted:
+            return provisioned(provision, fleet, spec, variant, flow=name)
         return provision(fleet, spec, variant)
     except ImageUnavailable as e:
         if spec.can_bootstrap:

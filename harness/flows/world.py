@@ -14,15 +14,15 @@ import io
 import shlex
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar
 
 from docker.models.networks import Network
 
 from harness.errors import HarnessError
+from harness.fleet import at_once
 from harness.result import CommandResult
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -36,8 +36,6 @@ REGISTRY_RECIPE = FLOWS / "images" / "registry"
 REMOTE_ROOT = "/opt/vps-flows"
 #: The variants of a flow: the write-up's setup as it stands, and done right.
 VARIANTS = ("hardened", "as_written")
-
-T = TypeVar("T")
 
 
 class UnknownVariant(HarnessError, ValueError):
@@ -129,17 +127,16 @@ def key_only(public_line: str) -> str:
     return " ".join(public_line.split()[:2])
 
 
-def at_once(calls: Iterable[Callable[[], T]]) -> list[T]:
-    """Run ``calls`` concurrently (each on its own servers); their results, or the first error once all are done."""
-    calls = list(calls)
-    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [future.result() for future in futures]
-
-
 @dataclass
 class World:
-    """VPSes of one OS on one private network, provisioned by a flow."""
+    """VPSes of one OS on one private network, provisioned by a flow.
+
+    ``READY``: the scripts (host, script) that wait, after a boot, for what
+    the world runs (see :mod:`harness.flows.snapshots`).
+    """
+
+    READY: ClassVar[tuple[tuple[str, str], ...]] = ()
+    SCRIPTS: ClassVar[Scripts | None] = None
 
     flow: str
     variant: str
@@ -179,6 +176,14 @@ class World:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
+
+    def ready(self) -> None:
+        """Wait, after its VPSes booted (a snapshot's copy), until what the world runs answers."""
+        if self.SCRIPTS is None or not self.READY:
+            return
+        scripts = self.SCRIPTS
+        with self.timing("ready"):
+            at_once([functools.partial(scripts.run, self.hosts[host], script) for host, script in self.READY])
 
     def close(self) -> None:
         """Let go of what the world holds in this process besides its VPSes (which its fleet removes)."""

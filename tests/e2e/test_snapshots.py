@@ -13,11 +13,14 @@ import pytest
 
 from harness import labels
 from harness.fleet import Fleet
+from harness.flows import jenkins_slave0
+from harness.flows.snapshots import provisioned
 from harness.images import SNAPSHOT, Images, recipe_key
 from harness.reaper import remove_labelled
 from harness.snapshot import Snapshot, SnapshotRefused
 from harness.spec import OsSpec
 from harness.vps import Vps
+from tests.e2e.environment import images_or_skip
 
 pytestmark = pytest.mark.docker
 
@@ -105,3 +108,18 @@ def test_a_copy_cannot_also_be_given_an_os(vps_factory: Callable[..., Vps], spec
     with pytest.raises(ValueError, match="a copy of snapshot t is what the snapshot was; drop os"):
         vps_factory(from_snapshot=fake, os=str(spec))
 
+
+def test_a_world_copy_is_pristine_and_keeps_its_addresses(vps_fleet: Fleet, spec: OsSpec) -> None:
+    def world() -> jenkins_slave0.JenkinsSlave0:
+        with images_or_skip(spec):
+            return provisioned(jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0")
+
+    first = world()
+    addresses = {name: vps.ip_on(first.network) for name, vps in first.hosts.items()}
+    first.host2.run("echo dirty | sudo tee /etc/dirty >/dev/null")
+    vps_fleet.close()  # its slot is free again
+    second = world()
+    assert {name: vps.ip_on(second.network) for name, vps in second.hosts.items()} == addresses
+    assert not second.host2.run("test -e /etc/dirty", check=False).ok, "no copy sees another's changes"
+    assert second.laptop_ssh("docker@host2", "whoami").stdout == "myuser\n", "the hop to the VM works on a copy"
+    assert "starts" in second.timings and "provisioning" not in second.timings, "a copy, not a provisioning"

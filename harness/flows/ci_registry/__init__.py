@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker.models.networks import Network
+
 from harness.errors import CommandFailed
 from harness.fleet import Fleet
 from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, UnknownVariant, World, at_once, key_only
@@ -52,6 +54,9 @@ ROLES = {
 @dataclass
 class BuildHost(World):
     """A world with a build host ``jenkins`` whose jenkins user the Jenkins master reaches by key."""
+
+    READY = (("registry", "registry-ready.sh"),)
+    SCRIPTS = SCRIPTS
 
     #: The Jenkins master's key: jenkins@jenkins authorizes it.
     master_key: KeyPair = field(default_factory=lambda: KeyPair.generate("jenkins@master"))
@@ -112,8 +117,8 @@ class CiRegistry(BuildHost):
         return apply(self)
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> CiRegistry:
-    """Start the three VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None) -> CiRegistry:
+    """Start the three VPSes of ``spec`` on a private network of ``fleet`` (or ``network``) and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant, VARIANTS)
     timings: dict[str, float] = {}
@@ -123,7 +128,7 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> CiRegist
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = fleet.network("ci-registry")
+    network = network or fleet.network("ci-registry")
     registry, jenkins, production = at_once(
         [
             lambda: fleet.vps(

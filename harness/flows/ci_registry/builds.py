@@ -18,6 +18,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from docker.models.networks import Network
+
 from harness.fleet import Fleet
 from harness.flows.ci_registry import REGISTRY, REGISTRY_NAME, SCRIPTS, VARIANTS, BuildHost
 from harness.flows.world import REGISTRY_RECIPE, Step, UnknownVariant, at_once
@@ -58,8 +60,10 @@ class ConcurrentBuilds(BuildHost):
         return apply(self)
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> ConcurrentBuilds:
-    """Start the two VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
+def provision(
+    fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None
+) -> ConcurrentBuilds:
+    """Start the two VPSes of ``spec`` on a private network of ``fleet`` (or ``network``) and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant, VARIANTS)
     timings: dict[str, float] = {}
@@ -69,7 +73,7 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> Concurre
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = fleet.network("concurrent-builds")
+    network = network or fleet.network("concurrent-builds")
     registry, jenkins = at_once(
         [
             lambda: fleet.vps(

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker.models.networks import Network
+
 from harness.fleet import Fleet
 from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, UnknownVariant, World, at_once, key_only
 from harness.images import Images, InnerImage
@@ -50,6 +52,9 @@ ROLES = {
 @dataclass
 class JenkinsSlave0(World):
     """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
+
+    READY = (("vm", "vm-ready.sh"),)
+    SCRIPTS = SCRIPTS
 
     #: The proxy's certificate (PEM text): what ``curl --cacert`` and the docker CLI trust.
     cert: str = ""
@@ -87,8 +92,8 @@ def inner_images(images: Images, spec: OsSpec) -> tuple[InnerImage, ...]:
     return (images.inner(spec, "registry:2", REGISTRY_RECIPE), images.inner(spec, "jenkins-slave0", AGENT_RECIPE))
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> JenkinsSlave0:
-    """Start the four VPSes of ``spec`` on a private network of ``fleet`` and provision them."""
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None) -> JenkinsSlave0:
+    """Start the four VPSes of ``spec`` on a private network of ``fleet`` (or ``network``) and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant)
     timings: dict[str, float] = {}
@@ -99,7 +104,7 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened") -> JenkinsS
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = fleet.network("jenkins-slave0")
+    network = network or fleet.network("jenkins-slave0")
     laptop, host2, vm, outsider = at_once(
         [
             lambda: fleet.vps(spec, name="laptop", networks=[network], image=plain_image),

@@ -37,4 +37,4 @@ if [ "$users_changed" = yes ] && [ "$CONTAINER_NEW" = no ]; then
     docker restart registry >/dev/null
     changed "registry restarted for its users"
 fi
-registry_answers http://localhost:5000
+sh "$FLOW_DIR/scripts/registry-ready.sh"

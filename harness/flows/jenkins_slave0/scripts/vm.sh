@@ -55,12 +55,5 @@ run_container registry -p "$registry_port" --restart=always -v "/var/docker-regi
 run_container jenkins-slave0 -p "$agent_port" --restart=always \
     -e "JENKINS_AGENT_SSH_PUBKEY=$(cat "$FLOW_DIR/inputs/agent_keys")" jenkins-slave0
 
-# Ready as an operator checks it: the registry answers, the agent has its host key.
-registry_answers http://localhost:5000
-i=0
-until docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub; do
-    i=$((i + 1))
-    [ $i -le 300 ] || fail "jenkins-slave0 has no host key after 30 s: $(docker logs --tail 5 jenkins-slave0 2>&1)"
-    sleep 0.1
-done
-ok "jenkins-slave0 has its host key"
+# Ready as an operator checks it.
+sh "$FLOW_DIR/scripts/vm-ready.sh"

@@ -1,0 +1,17 @@
+#!/bin/sh
+# VM-with-docker is ready as an operator checks it after vm.sh or a boot: the
+# engine and the registry answer, the agent has its host key.
+# shellcheck source=harness/flows/lib/common.sh
+. "$FLOW_DIR/lib/common.sh"
+# shellcheck source=harness/flows/lib/docker.sh
+. "$FLOW_DIR/lib/docker.sh"
+
+engine_answers
+registry_answers http://localhost:5000
+i=0
+until docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -le 300 ] || fail "jenkins-slave0 has no host key after 30 s: $(docker logs --tail 5 jenkins-slave0 2>&1)"
+    sleep 0.1
+done
+ok "jenkins-slave0 has its host key"

@@ -1,0 +1,248 @@
+"""Provisioned worlds from snapshots: provision once, then start copies in a second or two.
+
+:func:`provisioned` gives a world as its flow's ``provision`` makes it. The
+first time, it provisions the world and snapshots each VPS
+(:mod:`harness.snapshot`); every later time, on this machine, in this run or
+a later one, in any xdist worker, it starts copies of those snapshots and
+waits until what the world runs answers (``World.READY``). Each copy is a
+pristine provisioned world: no test sees another's changes.
+
+A world's provisioning writes addresses into its servers (an nginx
+allow-list, where dockerd listens, known_hosts lines), so a copy must have
+the addresses its snapshot had. Docker refuses two networks with one
+subnet, so worlds that are snapshotted live on **slots**: /24 subnets of
+``VPS_HARNESS_WORLD_SUBNETS`` (default ``10.213.0.0/16``), one process at a
+time each (a file lock, held until the world's network is gone). A world
+takes the first free slot among those its content key maps to, and each
+slot has its own snapshots: two xdist workers that want the same world at
+once provision it once each, the first time, and copy it ever after.
+
+The snapshots' content key is the flow's folder, the shared ``lib/``, this
+module and the flow's driver, the VPS image the world starts from, the
+variant and the slot: change any and the world is provisioned again.
+What a copy does not carry is :mod:`harness.snapshot`'s list; besides it, a
+world's own values (its Jenkins master key, certificate, passwords: the
+fields its class adds) are kept in its snapshots' ``vps-harness.world``
+label. Those are test keys of disposable servers, as the servers' own files
+are: never ship a snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import json
+import os
+import sys
+import time
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker.errors
+from docker.models.networks import Network
+from filelock import FileLock, Timeout
+
+from harness import labels, snapshot
+from harness.fleet import Fleet
+from harness.flows.world import LIB, Step, World, at_once
+from harness.images import recipe_key
+from harness.snapshot import Snapshot
+from harness.spec import OsSpec
+from harness.ssh import KeyPair
+
+W = TypeVar("W", bound=World)
+
+#: The label on a world's snapshots that holds what a copy of the world needs besides its VPSes.
+WORLD_LABEL = "vps-harness.world-snapshot"
+#: How many slots one world may take at once (one per concurrent user of it).
+SLOTS = 8
+#: How long to wait for a slot when all of a world's slots are taken.
+SLOT_TIMEOUT = 1800.0
+
+
+def subnets() -> ipaddress.IPv4Network:
+    """Where the networks of snapshotted worlds get their /24s (``VPS_HARNESS_WORLD_SUBNETS``)."""
+    text = os.environ.get("VPS_HARNESS_WORLD_SUBNETS", "10.213.0.0/16")
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError as e:
+        raise ValueError(f"VPS_HARNESS_WORLD_SUBNETS={text!r} is not an IPv4 network such as 10.213.0.0/16") from e
+    if network.prefixlen > 24:
+        raise ValueError(f"VPS_HARNESS_WORLD_SUBNETS={text!r} holds no /24; give one of /24 or larger")
+    return network
+
+
+def _slots(key: str) -> list[str]:
+    """The /24s a world of content key ``key`` may live on, in the order it tries them."""
+    pool = list(subnets().subnets(new_prefix=24))
+    first = int(key[:8], 16) % len(pool)
+    return [str(pool[(first + i) % len(pool)]) for i in range(min(SLOTS, len(pool)))]
+
+
+def _take_slot(lock_dir: Path, key: str, busy: set[str]) -> tuple[str, FileLock]:
+    """Lock the first free slot of ``key`` not in ``busy`` (waiting for one when all are taken)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    candidates = [subnet for subnet in _slots(key) if subnet not in busy]
+    if not candidates:
+        raise RuntimeError(f"every subnet a world may use is taken by networks on this engine: {sorted(busy)}")
+    deadline = time.monotonic() + SLOT_TIMEOUT
+    while True:
+        for subnet in candidates:
+            lock = FileLock(str(lock_dir / f"world-subnet-{subnet.replace('/', '_')}.lock"))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            return subnet, lock
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no world subnet of {candidates} was free for {SLOT_TIMEOUT:.0f} s")
+        time.sleep(0.2)
+
+
+def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant: str, *, flow: str) -> W:
+    """The ``flow`` world ``provision(fleet, spec, variant, network=...)`` makes: a copy of its snapshots, if any.
+
+    Without snapshots yet, the world is provisioned, snapshotted, and
+    replaced by a copy, as every later one is. The key counts the folder of
+    ``provision``'s module and that module (the driver); the copy is of the
+    class ``provision`` returns.
+    """
+    module = sys.modules[provision.__module__]
+    driver = Path(str(module.__file__))
+    folder = driver.parent
+    cls: type[W] = typing.get_type_hints(provision)["return"]
+    plain = fleet.image(spec)
+    recipe = (folder, LIB, driver, Path(__file__))
+    subnet, network = _slot_network(fleet, flow, recipe_key(recipe, flow, variant, plain.tag))
+    salt = (flow, variant, plain.tag, subnet)
+    key = recipe_key(recipe, *salt)
+    found = _find(fleet, spec, key)
+    if found is not None:
+        return _restore(fleet, found, network, cls)
+    provisioning = time.monotonic()
+    world = provision(fleet, spec, variant, network=network)
+    provisioned_in = time.monotonic() - provisioning
+    _snapshot(world, key, recipe, salt)
+    # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
+    fleet.discard(*world.hosts.values(), network)
+    found = _find(fleet, spec, key)
+    assert found is not None, f"the {flow} world's snapshots were just made"
+    copy = _restore(fleet, found, fleet.network(flow, subnet=subnet), cls)
+    copy.timings = {**world.timings, "provisioning": provisioned_in, **copy.timings}
+    return copy
+
+
+def _slot_network(fleet: Fleet, flow: str, key: str) -> tuple[str, Network]:
+    """A network of ``fleet`` on a free slot of the world of ``key``; the slot is its until the fleet closes."""
+    busy: set[str] = set()
+    while True:
+        subnet, lock = _take_slot(fleet.images.config.lock_dir, key, busy)
+        try:
+            network = fleet.network(flow, subnet=subnet)
+        except docker.errors.APIError as e:
+            lock.release()
+            if "overlap" not in str(e).lower():
+                raise
+            busy.add(subnet)  # a network that is not a world's of this machine (or a kept one) has it
+            continue
+        fleet.on_close(lock.release)
+        return subnet, network
+
+
+def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[str, Snapshot]] | None:
+    """The manifest and host snapshots of the world of ``key``, when every one of them is here."""
+    rows = fleet.client.api.images(filters={"label": [f"{labels.RECIPE_HASH}={key}", WORLD_LABEL]})
+    if not rows:
+        return None
+    manifest = json.loads(rows[0]["Labels"][WORLD_LABEL])
+    found = {}
+    for name in manifest["hosts"]:
+        snap = snapshot.find(fleet.client, snapshot.tag_for(spec, name, key))
+        if snap is None:
+            return None
+        found[name] = snap
+    return manifest, found
+
+
+def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str, ...]) -> None:
+    """Snapshot every VPS of ``world`` under ``key``, with the world's manifest; they are left powered off."""
+    with world.timing("snapshot"):
+        manifest = {
+            "flow": world.flow,
+            "variant": world.variant,
+            "roles": world.roles,
+            "hosts": {
+                name: {
+                    "aliases": list(vps.aliases),
+                    "address": vps.ip_on(world.network),
+                    "published": vps.published,
+                }
+                for name, vps in world.hosts.items()
+            },
+            "steps": [[step.host, step.script, list(step.changed), step.seconds] for step in world.steps],
+            "values": _values(world),
+        }
+        text = json.dumps(manifest)
+        take = functools.partial(
+            snapshot.take, key=key, recipe=recipe, salt=salt, extra_labels={WORLD_LABEL: text}, power_on=False
+        )
+        at_once([functools.partial(take, vps) for vps in world.hosts.values()])
+
+
+def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], network: Network, cls: type[W]) -> W:
+    """A copy of a world: its VPSes from their snapshots at their addresses on ``network``, ready."""
+    manifest, snaps = found
+    started = time.monotonic()
+    hosts = at_once(
+        [
+            functools.partial(
+                fleet.restore,
+                snap,
+                networks=[network],
+                aliases=manifest["hosts"][name]["aliases"],
+                addresses={str(network.name): manifest["hosts"][name]["address"]},
+                publish_ssh=manifest["hosts"][name]["published"],
+            )
+            for name, snap in snaps.items()
+        ]
+    )
+    world = cls(
+        flow=manifest["flow"],
+        variant=manifest["variant"],
+        os=next(iter(snaps.values())).spec,
+        network=network,
+        hosts=dict(zip(snaps, hosts)),
+        roles=manifest["roles"],
+        steps=[Step(host, script, tuple(changed), seconds, "") for host, script, changed, seconds in manifest["steps"]],
+        timings={"starts": time.monotonic() - started},
+        **_from_values(manifest["values"]),
+    )
+    world.ready()
+    return world
+
+
+def _values(world: World) -> dict[str, Any]:
+    """The fields a flow's world class adds, as JSON (a key pair as its two texts)."""
+    base = {f.name for f in dataclasses.fields(World)}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(world):
+        if f.name in base:
+            continue
+        value = getattr(world, f.name)
+        if isinstance(value, KeyPair):
+            values[f.name] = {"keypair": [value.private, value.public]}
+        elif isinstance(value, (str, int, float, bool, dict, list)) or value is None:
+            values[f.name] = value
+        else:
+            raise TypeError(f"{type(world).__name__}.{f.name} ({type(value).__name__}) cannot be kept in a snapshot")
+    return values
+
+
+def _from_values(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: KeyPair(*value["keypair"]) if isinstance(value, dict) and set(value) == {"keypair"} else value
+        for name, value in values.items()
+    }
