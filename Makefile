@@ -36,12 +36,13 @@ demo: setup
 	$(BIN)/vps-harness images build ubuntu:16.04
 	$(BIN)/vps-harness demo ubuntu:16.04
 
-## bench: VPS ready, command latency, DinD and three-host start, xdist speed-up, a provisioned world, against baselines (BENCH_ARGS="--check --os=ubuntu:16.04")
+## bench: VPS ready, command latency, DinD and three-host start, xdist speed-up, provisioned and restored worlds, the package cache, against baselines (BENCH_ARGS="--check --os=ubuntu:16.04")
 bench: setup
 	$(BIN)/python bench/vps_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/dind_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/parallel_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/world_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/package_cache_bench.py $(BENCH_ARGS)
 
 ## matrix: DinD and the provisioning flows on every supported OS (those whose image can't be built here skip, saying why); the table goes into README.md
 matrix: setup

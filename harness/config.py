@@ -30,6 +30,18 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name}={env[name]!r} is not a yes/no value; use 1 or 0")
 
 
+def _package_cache(env: Mapping[str, str]) -> str:
+    value = env.get("VPS_HARNESS_PACKAGE_CACHE", "").strip().lower()
+    if value == "offline":
+        return value
+    try:
+        return "on" if _flag(env, "VPS_HARNESS_PACKAGE_CACHE", True) else "off"
+    except ValueError:
+        raise ValueError(
+            f"VPS_HARNESS_PACKAGE_CACHE={env['VPS_HARNESS_PACKAGE_CACHE']!r} is not 1, 0 or offline"
+        ) from None
+
+
 @dataclass(frozen=True)
 class HarnessConfig:
     """What vps-harness needs to know about where it runs.
@@ -42,6 +54,8 @@ class HarnessConfig:
     (``VPS_HARNESS_INSECURE_BOOTSTRAP=1`` turns it off, with a warning).
     ``docker_timeout``: seconds a Docker API call may take.
     ``ci``: running in CI (``CI`` set): a missing engine fails tests instead of skipping them.
+    ``package_cache``: ``on`` (default), ``off`` or ``offline``: the machine's package
+    cache for apt (``VPS_HARNESS_PACKAGE_CACHE``; see :mod:`harness.cache`).
     """
 
     cache_dir: Path
@@ -49,6 +63,7 @@ class HarnessConfig:
     verify_bootstrap: bool = True
     docker_timeout: int = 600
     ci: bool = False
+    package_cache: str = "on"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HarnessConfig:
@@ -60,6 +75,7 @@ class HarnessConfig:
             verify_bootstrap=not _flag(env, "VPS_HARNESS_INSECURE_BOOTSTRAP", False),
             docker_timeout=int(env.get("VPS_HARNESS_DOCKER_TIMEOUT", "600")),
             ci=bool(env.get("CI")),
+            package_cache=_package_cache(env),
         )
 
     @property

@@ -176,6 +176,7 @@ class Fleet:
             progress=self.progress,
             addresses=addresses,
             image_host_key=snapshot.host_key,
+            apt_proxy=self.images.package_proxy(snapshot.spec),
         )
         self.vpses.append(vps)
         return vps
@@ -205,6 +206,7 @@ class Fleet:
             aliases=aliases,
             publish_ssh=publish_ssh,
             progress=self.progress,
+            apt_proxy=self.images.package_proxy(image.spec),
         )
 
     def image(self, spec: OsSpec, docker_mode: DockerMode = "none", inner: tuple[InnerImage, ...] = ()) -> VpsImage:

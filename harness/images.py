@@ -23,6 +23,7 @@ import re
 import shlex
 import shutil
 import tarfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from docker.models.images import Image
 from filelock import FileLock, Timeout
 
 import vps_images
-from harness import bootstrap, labels
+from harness import bootstrap, cache, labels
 from harness.config import HarnessConfig
 from harness.errors import BuildFailed, ImageUnavailable
 from harness.progress import Progress, Stopwatch, stderr_progress
@@ -179,6 +180,9 @@ class Images:
         self.progress = progress
         self._bootstrapper = bootstrapper or self.bootstrap_base
         self._unseeded: set[OsSpec] = set()
+        self._proxy: str | None = None
+        self._proxy_lock = threading.Lock()
+        self._unproxied = threading.local()
 
     # -- base images ------------------------------------------------------
 
@@ -429,6 +433,10 @@ class Images:
         output: list[str] = []
         error = ""
         step = re.compile(r"^Step (\d+/\d+) : (.*)")
+        proxy = self.package_proxy(spec)
+        if proxy:  # a predefined build argument: in neither the image nor its cache key
+            given = build.get("buildargs")
+            build["buildargs"] = {**(given if isinstance(given, dict) else {}), "http_proxy": proxy}
         stream = self.client.api.build(
             tag=tag,
             labels={
@@ -478,6 +486,31 @@ class Images:
             yield
         finally:
             lock.release()
+
+    # -- the package cache ------------------------------------------------
+
+    def package_proxy(self, spec: OsSpec) -> str | None:
+        """The package cache's URL for apt on ``spec`` (started when needed), or None (off, or not apt).
+
+        See :mod:`harness.cache`; its own image is built without it.
+        """
+        if self.config.package_cache == "off" or spec.package_family != "apt" or self._building_cache():
+            return None
+        with self._proxy_lock:
+            if self._proxy is None:
+                with self._lock("package-cache", "package cache"):
+                    base = cache.base_for(spec, self.local_base(cache.PREFERRED) is not None)
+                    self._unproxied.active = True
+                    try:
+                        service = self.inner(base, "apt-cacher-ng", cache.RECIPE)
+                    finally:
+                        self._unproxied.active = False
+                    self._proxy = cache.ensure(self.client, service.tag, self.config.package_cache)
+                self.progress(f"package cache: {self._proxy} ({self.config.package_cache})")
+            return self._proxy
+
+    def _building_cache(self) -> bool:
+        return bool(getattr(self._unproxied, "active", False))
 
     # -- listing and pruning ----------------------------------------------
 

@@ -22,7 +22,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
 
-from harness import labels, privilege
+from harness import cache, labels, privilege
 from harness.errors import HarnessError
 from harness.images import VpsImage
 from harness.ssh import KeyPair
@@ -148,6 +148,7 @@ def launch(
     progress: Callable[[str], None] = lambda message: None,
     addresses: dict[str, str] | None = None,
     image_host_key: str | None = None,
+    apt_proxy: str | None = None,
 ) -> Launched:
     """Create and start a VPS container; on any failure remove what was made.
 
@@ -158,7 +159,8 @@ def launch(
     ``"bare"`` is the same room for an engine, with none installed or started.
     ``addresses``: the IPv4 address to have on a network (by name) of
     ``networks``. ``image_host_key``: the public half of the host key the image
-    has (a snapshot's); it is kept, and no new one is made.
+    has (a snapshot's); it is kept, and no new one is made. ``apt_proxy``: the
+    package cache's URL, for apt (see :mod:`harness.cache`).
     """
     check_modes(init, docker_mode)
     host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
@@ -166,6 +168,10 @@ def launch(
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
     options = run_options(init)
     options["volumes"] = {**options.get("volumes", {}), str(secrets): {"bind": SECRETS_MOUNT, "mode": "ro"}}
+    if apt_proxy:
+        proxy_file = secrets / "apt-proxy.conf"
+        proxy_file.write_text(cache.apt_conf(apt_proxy))
+        options["volumes"][str(proxy_file)] = {"bind": cache.APT_CONF, "mode": "ro"}
     vps_labels = {
         **owner_labels,
         labels.SPEC: str(image.spec),

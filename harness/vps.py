@@ -116,6 +116,7 @@ class Vps:
         progress: Callable[[str], None] = lambda message: None,
         addresses: dict[str, str] | None = None,
         image_host_key: str | None = None,
+        apt_proxy: str | None = None,
     ) -> Vps:
         """Launch a VPS (see :func:`harness.launch.launch`) and wait until it is ready; on failure remove it."""
         launched = launch(
@@ -134,6 +135,7 @@ class Vps:
             progress=progress,
             addresses=addresses,
             image_host_key=image_host_key,
+            apt_proxy=apt_proxy,
         )
         vps = cls(
             client,

@@ -24,3 +24,15 @@ def test_environment_overrides() -> None:
 def test_a_flag_that_is_not_yes_or_no_is_named() -> None:
     with pytest.raises(ValueError, match="VPS_HARNESS_PULL='maybe'"):
         HarnessConfig.from_env({"VPS_HARNESS_PULL": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [("", "on"), ("1", "on"), ("0", "off"), ("no", "off"), ("offline", "offline")]
+)
+def test_the_package_cache_switch(value: str, mode: str) -> None:
+    assert HarnessConfig.from_env({"VPS_HARNESS_PACKAGE_CACHE": value}).package_cache == mode
+
+
+def test_a_package_cache_value_that_is_not_a_mode_is_named() -> None:
+    with pytest.raises(ValueError, match="VPS_HARNESS_PACKAGE_CACHE='sometimes' is not 1, 0 or offline"):
+        HarnessConfig.from_env({"VPS_HARNESS_PACKAGE_CACHE": "sometimes"})

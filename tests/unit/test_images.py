@@ -90,7 +90,8 @@ def make_images(engine: FakeEngine, tmp_path: Path, **kwargs: Any) -> tuple[Imag
         bootstrapped.append(spec)
         return engine.add(base_reference(spec))
 
-    config = HarnessConfig(cache_dir=tmp_path / "cache", **kwargs)
+    # The fake engine runs no containers, so no package cache (harness.cache) either.
+    config = HarnessConfig(cache_dir=tmp_path / "cache", **{"package_cache": "off", **kwargs})
     images = Images(engine, config, progress=lines.append, bootstrapper=bootstrapper)  # type: ignore[arg-type]
     return images, lines, bootstrapped
 

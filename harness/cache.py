@@ -1,0 +1,148 @@
+"""The package cache: apt-cacher-ng in one service container per machine,
+used by every apt image build and every apt VPS.
+
+The first build or VPS that wants it starts the container
+``vps-harness-package-cache`` (under the machine-wide lock), from an image
+built on a VPS base like the others (``vps_images/package_cache``), with
+its cache on the volume of the same name; later runs and xdist workers use
+it as it is. Image builds get it as the ``http_proxy`` build argument (one
+Docker does not put in the image or its cache key); a VPS gets the file
+``/etc/apt/apt.conf.d/01vps-harness-package-cache`` (``Acquire::http::Proxy``,
+a read-only mount), and its apt sources stay as the distribution writes
+them. ``https`` sources and rpm-family OSes go to their archives directly.
+
+``VPS_HARNESS_PACKAGE_CACHE``: ``1`` (default), ``0`` (no cache: builds and
+VPSes reach the archives as they would without the harness), or
+``offline``: the cache answers from what it holds and never reaches an
+archive (apt-cacher-ng's ``Offlinemode``), so a machine cut off from the
+archives still installs every package it fetched before.
+
+The service's container and volume carry ``vps-harness.session=package-cache``
+and no owner process: the reaper leaves them, ``vps-harness gc --all``
+removes them.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import docker
+import docker.errors
+import requests
+from docker.models.containers import Container
+
+import vps_images
+from harness import labels
+from harness.errors import HarnessError
+from harness.reaper import remove_container
+from harness.spec import OsSpec, parse_spec
+
+NAME = "vps-harness-package-cache"
+#: Its volume has its name.
+VOLUME = NAME
+PORT = 3142
+#: The service's session label: no run owns it.
+SESSION = "package-cache"
+#: On the service container: its mode (on or offline).
+MODE = f"{labels.PREFIX}.package-cache"
+RECIPE = vps_images.ROOT / "package_cache"
+#: Where a VPS has the proxy setting (a file mount: sources.list is untouched).
+APT_CONF = "/etc/apt/apt.conf.d/01vps-harness-package-cache"
+#: The OS whose base the service is built on, when its base is here; else the OS at hand.
+PREFERRED = parse_spec("debian:12")
+READY_TIMEOUT = 30.0
+
+
+class PackageCacheUnavailable(HarnessError):
+    """The package cache could not be started."""
+
+
+def apt_conf(url: str) -> str:
+    """What a VPS's ``APT_CONF`` says."""
+    return f'// vps-harness package cache (VPS_HARNESS_PACKAGE_CACHE=0 turns it off)\nAcquire::http::Proxy "{url}";\n'
+
+
+def service_labels() -> dict[str, str]:
+    return {labels.SESSION: SESSION, labels.HOST: socket.gethostname()}
+
+
+def ensure(
+    client: docker.DockerClient, image_tag: str, mode: str, name: str = NAME, owner: dict[str, str] | None = None
+) -> str:
+    """The URL of the running package cache of ``image_tag`` in ``mode``; started (or replaced) when needed.
+
+    The caller holds the machine-wide lock. ``name`` (also its volume's) and
+    ``owner`` (labels; default: the service's, owned by no run) make another
+    instance, for a test of the cache itself.
+    """
+    container = _running(client, name)
+    if container is not None and (container.image.tags[:1] != [image_tag] or container.labels.get(MODE) != mode):
+        remove_container(container)  # another recipe or mode: the volume, and what it holds, stays
+        container = None
+    if container is None:
+        container = _start(client, image_tag, mode, name, owner or service_labels())
+    address = container.attrs["NetworkSettings"]["IPAddress"]
+    url = f"http://{address}:{PORT}"
+    _wait_answers(container, url)
+    return url
+
+
+def _running(client: docker.DockerClient, name: str) -> Container | None:
+    try:
+        container = client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+    if labels.SESSION not in container.labels:
+        raise PackageCacheUnavailable(
+            f"a container named {name} that vps-harness did not make is in the way; remove it or set "
+            "VPS_HARNESS_PACKAGE_CACHE=0"
+        )
+    if container.status != "running":
+        remove_container(container)
+        return None
+    return container
+
+
+def _start(client: docker.DockerClient, image_tag: str, mode: str, name: str, owner: dict[str, str]) -> Container:
+    try:
+        client.volumes.get(name)
+    except docker.errors.NotFound:
+        client.volumes.create(name, labels=owner)
+    command = ["/usr/sbin/apt-cacher-ng", "-c", "/etc/apt-cacher-ng", "ForeGround=1"]
+    if mode == "offline":
+        command.append("Offlinemode=1")
+    container = client.containers.run(
+        image_tag,
+        command,
+        name=name,
+        detach=True,
+        labels={**owner, MODE: mode},
+        volumes={name: {"bind": "/var/cache/apt-cacher-ng", "mode": "rw"}},
+        restart_policy={"Name": "unless-stopped"},
+    )
+    container.reload()
+    return container
+
+
+def _wait_answers(container: Container, url: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            if requests.get(f"{url}/acng-report.html", timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            container.reload()
+            raise PackageCacheUnavailable(
+                f"the package cache {container.name} ({container.status}) did not answer on {url} "
+                f"in {READY_TIMEOUT:.0f} s; set VPS_HARNESS_PACKAGE_CACHE=0 to work without it. Its last lines:\n"
+                + container.logs(tail=10).decode(errors="replace")
+            )
+        time.sleep(0.1)
+
+
+def base_for(spec: OsSpec, local: bool) -> OsSpec:
+    """The OS the service is built on: debian:12 when its base is here (``local``), else ``spec``."""
+    return PREFERRED if local or spec.package_family != "apt" else spec
