@@ -1,12 +1,17 @@
 """Whether a suite of independent VPS tests runs faster under pytest-xdist.
 
 Writes a suite of ``--tests`` tests, each on its own fresh VPS, and times a
-whole ``pytest`` run of it with ``-n 0`` and with ``-n N`` (default: the
-number of cores), alternating, median of ``--rounds`` rounds each.
+whole ``pytest`` run of it with ``-n 0`` and with each ``-n N`` of
+``--workers`` (default: 2 and 4), alternating, median of ``--rounds`` rounds
+each. With ``--matrix-os`` (an OS besides ``--os``), also the same suite on
+both OSes at the first ``-n N`` against one OS: how a run scales with the
+number of OSes in its matrix (2.0 is linear).
 
-    python bench/parallel_bench.py [--os debian:12] [--tests 8] [--workers 2] [--rounds 3] [--check]
+    python bench/parallel_bench.py [--os debian:12] [--tests 8] [--workers 2,4] [--rounds 3]
+                                   [--matrix-os ubuntu:16.04] [--check]
 
-``--check`` exits 1 unless the parallel run is faster (ratio below 1).
+``--check`` exits 1 unless every parallel run is faster than ``-n 0``
+(ratio below 1).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def test_independent(vps, n):
 
 
 def timed_run(folder: Path, spec: str, workers: int) -> float:
+    """Seconds of a whole pytest run of the suite in ``folder`` on ``spec`` (comma-separated: a matrix)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--vps={spec}", "-n", str(workers)]
     started = time.monotonic()
@@ -50,26 +56,45 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--os", default="debian:12", type=parse_spec, help="OS spec (default: %(default)s)")
     parser.add_argument("--tests", type=int, default=8, help="tests in the suite (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="xdist workers (default: cores)")
+    parser.add_argument("--workers", default="2,4", help="xdist worker counts, comma-separated (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each (median; default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="exit 1 unless the parallel run is faster")
+    parser.add_argument("--matrix-os", type=parse_spec, help="a second OS: time the suite on both against one")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless every parallel run is faster")
     args = parser.parse_args(argv)
-    Images(docker_client()).vps(args.os)  # built before any timing
-    serial, parallel = [], []
+    counts = [int(n) for n in args.workers.split(",")]
+    images = Images(docker_client())
+    for spec in (args.os, args.matrix_os):
+        if spec is not None:
+            images.vps(spec)  # built before any timing
+    runs: dict[str, list[float]] = {}
+    both = f"{args.os},{args.matrix_os}"
     with tempfile.TemporaryDirectory(prefix="vps-harness-parallel-") as folder:
         Path(folder, "test_suite.py").write_text(SUITE.format(tests=args.tests))
         for _ in range(args.rounds):
-            serial.append(timed_run(Path(folder), str(args.os), 0))
-            parallel.append(timed_run(Path(folder), str(args.os), args.workers))
+            runs.setdefault("0", []).append(timed_run(Path(folder), str(args.os), 0))
+            for workers in counts:
+                runs.setdefault(str(workers), []).append(timed_run(Path(folder), str(args.os), workers))
+            if args.matrix_os is not None:
+                runs.setdefault("matrix", []).append(timed_run(Path(folder), both, counts[0]))
             print(".", end="", file=sys.stderr, flush=True)
-    fast, slow = statistics.median(parallel), statistics.median(serial)
-    ratio = fast / slow
-    print(f"\nvps-harness parallel bench: {args.os}, {args.tests} VPS tests, {os.cpu_count()} cores")
-    print(
-        f"pytest -n {args.workers}: {fast:.2f} s   pytest -n 0: {slow:.2f} s   "
-        f"ratio {ratio:.2f}   target ratio < 1: {'met' if ratio < 1 else 'MISSED'}"
-    )
-    return 1 if args.check and ratio >= 1 else 0
+    median = {name: statistics.median(seconds) for name, seconds in runs.items()}
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"\nvps-harness parallel bench: {args.os}, {args.tests} VPS tests, {os.cpu_count()} cores; load {load}")
+    missed = False
+    for workers in counts:
+        ratio = median[str(workers)] / median["0"]
+        missed |= ratio >= 1
+        print(
+            f"pytest -n {workers}: {median[str(workers)]:.2f} s   pytest -n 0: {median['0']:.2f} s   "
+            f"ratio {ratio:.2f}   target ratio < 1: {'met' if ratio < 1 else 'MISSED'}"
+        )
+    if args.matrix_os is not None:
+        scale = median["matrix"] / median[str(counts[0])]
+        print(
+            f"--vps={both} -n {counts[0]}: {median['matrix']:.2f} s   one OS: {median[str(counts[0])]:.2f} s   "
+            f"ratio {scale:.2f} (2.00 is linear in the number of OSes)"
+        )
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":

@@ -18,14 +18,20 @@ session label and is removed by id, also on Ctrl-C.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import cast
 
 from vps_bench import Line, bench_fleet, bench_parser, report
 
 from harness.engine import docker_client
+from harness.fleet import Fleet
+from harness.flows.snapshots import provisioned
 from harness.flows.world import World
 from harness.images import Images
 from harness.standalone import worlds
@@ -39,6 +45,15 @@ WORLD_TARGET = 60.0
 #: installs docker.io from the archive (6.7 s) and ships deployd's 270 MB image over SSH (13.5 s):
 #: measured 33 on debian:12.
 WORLD_RATIO = {"jenkins-slave0": 8.0, "ci-registry": 6.0, "concurrent-builds": 6.0, "deploy-daemon": 40.0}
+#: A copy of a world against provisioning it, in the same run. Its floor is starting the world's
+#: VPSes at once, which a copy does as a provisioning does first, and a copy boots more (its
+#: services and inner containers): on 2 cores the issue's 0.1 is out of reach. Measured
+#: (debian:12, medians of 10): jenkins-slave0 4.27 s against 6.90 s (0.62; its VM's dockerd
+#: alone spends 1 s in the warning sleep of a plain-TCP listener), ci-registry 2.86 s against
+#: 3.88 s (0.74), concurrent-builds 2.24 s against 3.87 s (0.58).
+RESTORED_RATIO = {"jenkins-slave0": 0.75, "ci-registry": 0.85, "concurrent-builds": 0.75}
+#: The issue's aim for a restored four-VPS jenkins-slave0 world (printed, not gated).
+RESTORED_TARGET = 3.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,28 +68,32 @@ def main(argv: list[str] | None = None) -> int:
     typical: dict[str, tuple[float, World]] = {}
     with bench_fleet(client, images) as fleet:
         for name in args.world or sorted(offered):
-            provision = offered[name]
-            variant = (args.variant,) if args.variant else ()
+            provision = cast(Callable[..., World], offered[name])
+            variant = args.variant or inspect.signature(provision).parameters["variant"].default
+            restorable = "network" in inspect.signature(provision).parameters and variant != "socket"
             try:
-                provision(fleet, args.os, *variant).close()  # images made, apt lists warm: what a second run sees
+                provision(fleet, args.os, variant).close()  # images made, apt lists warm: what a second run sees
+                fleet.close()
+                if restorable:
+                    provisioned(provision, fleet, args.os, variant, flow=name).close()  # its snapshots made
             finally:
                 fleet.close()
             runs: list[tuple[float, World]] = []
+            copies: list[float] = []
+            fresh = functools.partial(provision, fleet, args.os, variant)
+            copy = functools.partial(provisioned, provision, fleet, args.os, variant, flow=name)
             for _ in range(args.runs):
-                started = time.monotonic()
-                try:
-                    world = provision(fleet, args.os, *variant)
-                    assert isinstance(world, World), f"{name} is not a harness.flows world: it has no timings"
-                    runs.append((time.monotonic() - started, world))
-                    world.close()
-                finally:
-                    fleet.close()
+                runs.append(timed(fresh, fleet))
+                if restorable:
+                    copies.append(timed(copy, fleet)[0])
                 print(".", end="", file=sys.stderr, flush=True)
             median = statistics.median(seconds for seconds, _ in runs)
             baseline = statistics.median(world.timings["starts"] for _, world in runs)
-            lines.append(
-                Line(f"{name} {runs[0][1].variant}", median, baseline, WORLD_TARGET, WORLD_RATIO.get(name, 8.0), "s")
-            )
+            lines.append(Line(f"{name} {variant}", median, baseline, WORLD_TARGET, WORLD_RATIO.get(name, 8.0), "s"))
+            if copies:
+                aim = RESTORED_TARGET if name == "jenkins-slave0" else None
+                ratio = RESTORED_RATIO.get(name, 0.5)
+                lines.append(Line(f"{name} copy", statistics.median(copies), median, aim, ratio, "s"))
             typical[name] = min(runs, key=lambda pair: abs(pair[0] - median))
     title = f"vps-harness world bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)"
     status = report(title, lines, args.check)
@@ -83,6 +102,19 @@ def main(argv: list[str] | None = None) -> int:
         for phase, spent in world.timings.items():
             print(f"  {phase:<18} {spent:6.2f} s")
     return status
+
+
+def timed(make: Callable[[], World], fleet: Fleet) -> tuple[float, World]:
+    """Seconds ``make`` took to give a world, and the world, which is then removed."""
+    started = time.monotonic()
+    try:
+        world = make()
+        assert isinstance(world, World), "not a harness.flows world: it has no timings"
+        seconds = time.monotonic() - started
+        world.close()
+    finally:
+        fleet.close()
+    return seconds, world
 
 
 if __name__ == "__main__":

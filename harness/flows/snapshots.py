@@ -159,8 +159,8 @@ def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[st
         return None
     manifest = json.loads(rows[0]["Labels"][WORLD_LABEL])
     found = {}
-    for name in manifest["hosts"]:
-        snap = snapshot.find(fleet.client, snapshot.tag_for(spec, name, key))
+    for name, host in manifest["hosts"].items():
+        snap = snapshot.find(fleet.client, snapshot.tag_for(spec, host["name"], key))
         if snap is None:
             return None
         found[name] = snap
@@ -176,6 +176,7 @@ def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str,
             "roles": world.roles,
             "hosts": {
                 name: {
+                    "name": vps.name,
                     "aliases": list(vps.aliases),
                     "address": vps.ip_on(world.network),
                     "published": vps.published,
@@ -189,7 +190,7 @@ def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str,
         take = functools.partial(
             snapshot.take, key=key, recipe=recipe, salt=salt, extra_labels={WORLD_LABEL: text}, power_on=False
         )
-        at_once([functools.partial(take, vps) for vps in world.hosts.values()])
+        at_once([functools.partial(take, vps) for vps in world.hosts.values()], list(world.hosts))
 
 
 def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], network: Network, cls: type[W]) -> W:
@@ -207,7 +208,8 @@ def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], ne
                 publish_ssh=manifest["hosts"][name]["published"],
             )
             for name, snap in snaps.items()
-        ]
+        ],
+        list(snaps),
     )
     world = cls(
         flow=manifest["flow"],
