@@ -62,6 +62,14 @@ def interleaved(runs: int, harness: Callable[[], float], baseline: Callable[[], 
     return statistics.median(ours), statistics.median(theirs)
 
 
+def closing(fleet: Fleet, make: Callable[[], None]) -> float:
+    """Seconds ``make`` took; whatever it started in ``fleet`` is removed afterwards."""
+    try:
+        return timed(make)
+    finally:
+        fleet.close()
+
+
 def bench_dind(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> Line:
     seeded = images.dind(spec, fleet.docker_store)  # made before timing: a cached image
     streamed = images.vps(spec)
@@ -102,13 +110,7 @@ def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
         for name in ("one", "two", "three"):
             fleet.vps(spec, name=name).run("true")
 
-    def measure(make: Callable[[], None]) -> float:
-        try:
-            return timed(make)
-        finally:
-            fleet.close()
-
-    ours, theirs = interleaved(runs, lambda: measure(world), lambda: measure(three_plain))
+    ours, theirs = interleaved(runs, lambda: closing(fleet, world), lambda: closing(fleet, three_plain))
     target = WORLD_TARGET if str(spec) == TARGET_SPEC else None
     return Line("three-host world", ours, theirs, target, WORLD_RATIO, "s")
 
@@ -121,13 +123,7 @@ def bench_at_once(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
     def one() -> None:
         fleet.vps(spec, name="one").run("true")
 
-    def measure(make: Callable[[], None]) -> float:
-        try:
-            return timed(make)
-        finally:
-            fleet.close()
-
-    ours, theirs = interleaved(runs, lambda: measure(three), lambda: measure(one))
+    ours, theirs = interleaved(runs, lambda: closing(fleet, three), lambda: closing(fleet, one))
     return Line("three VPSes at once", ours, theirs, None, AT_ONCE_RATIO, "s")
 
 

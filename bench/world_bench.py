@@ -69,10 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     with bench_fleet(client, images) as fleet:
         for name in args.world or sorted(offered):
             provision = cast(Callable[..., World], offered[name])
-            variant = args.variant or inspect.signature(provision).parameters["variant"].default
-            restorable = "network" in inspect.signature(provision).parameters and variant != "socket"
+            parameters = inspect.signature(provision).parameters
+            given = parameters["variant"].default if "variant" in parameters else None
+            variant: str = args.variant or given or ""
+            variants = (variant,) if variant else ()
+            restorable = "network" in parameters and variant not in ("", "socket")
             try:
-                provision(fleet, args.os, variant).close()  # images made, apt lists warm: what a second run sees
+                provision(fleet, args.os, *variants).close()  # images made, apt lists warm: what a second run sees
                 fleet.close()
                 if restorable:
                     provisioned(provision, fleet, args.os, variant, flow=name).close()  # its snapshots made
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 fleet.close()
             runs: list[tuple[float, World]] = []
             copies: list[float] = []
-            fresh = functools.partial(provision, fleet, args.os, variant)
+            fresh = functools.partial(provision, fleet, args.os, *variants)
             copy = functools.partial(provisioned, provision, fleet, args.os, variant, flow=name)
             for _ in range(args.runs):
                 runs.append(timed(fresh, fleet))
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(".", end="", file=sys.stderr, flush=True)
             median = statistics.median(seconds for seconds, _ in runs)
             baseline = statistics.median(world.timings["starts"] for _, world in runs)
-            lines.append(Line(f"{name} {variant}", median, baseline, WORLD_TARGET, WORLD_RATIO.get(name, 8.0), "s"))
+            what = f"{name} {variant}".strip()
+            lines.append(Line(what, median, baseline, WORLD_TARGET, WORLD_RATIO.get(name, 8.0), "s"))
             if copies:
                 aim = RESTORED_TARGET if name == "jenkins-slave0" else None
                 ratio = RESTORED_RATIO.get(name, 0.5)

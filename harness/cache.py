@@ -25,7 +25,6 @@ removes them.
 from __future__ import annotations
 
 import socket
-import time
 
 import docker
 import docker.errors
@@ -36,7 +35,8 @@ import vps_images
 from harness import labels
 from harness.errors import HarnessError
 from harness.reaper import remove_container
-from harness.spec import OsSpec, parse_spec
+from harness.spec import parse_spec
+from harness.waiting import wait_for
 
 NAME = "vps-harness-package-cache"
 #: Its volume has its name.
@@ -49,8 +49,8 @@ MODE = f"{labels.PREFIX}.package-cache"
 RECIPE = vps_images.ROOT / "package_cache"
 #: Where a VPS has the proxy setting (a file mount: sources.list is untouched).
 APT_CONF = "/etc/apt/apt.conf.d/01vps-harness-package-cache"
-#: The OS whose base the service is built on, when its base is here; else the OS at hand.
-PREFERRED = parse_spec("debian:12")
+#: The OS whose base the service is built on, whatever OS the run tests: one service image per machine.
+BASE = parse_spec("debian:12")
 READY_TIMEOUT = 30.0
 
 
@@ -81,7 +81,14 @@ def ensure(
         remove_container(container)  # another recipe or mode: the volume, and what it holds, stays
         container = None
     if container is None:
-        container = _start(client, image_tag, mode, name, owner or service_labels())
+        try:
+            container = _start(client, image_tag, mode, name, owner or service_labels())
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise
+            container = _running(client, name)  # another run (another lock directory) started it meanwhile
+            if container is None:
+                raise
     address = container.attrs["NetworkSettings"]["IPAddress"]
     url = f"http://{address}:{PORT}"
     _wait_answers(container, url)
@@ -126,23 +133,22 @@ def _start(client: docker.DockerClient, image_tag: str, mode: str, name: str, ow
 
 
 def _wait_answers(container: Container, url: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        try:
-            if requests.get(f"{url}/acng-report.html", timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            container.reload()
-            raise PackageCacheUnavailable(
-                f"the package cache {container.name} ({container.status}) did not answer on {url} "
-                f"in {READY_TIMEOUT:.0f} s; set VPS_HARNESS_PACKAGE_CACHE=0 to work without it. Its last lines:\n"
-                + container.logs(tail=10).decode(errors="replace")
-            )
-        time.sleep(0.1)
+    direct = requests.Session()
+    direct.trust_env = False  # the container's address, never through the host's own proxy
 
+    def answers() -> bool:  # a refused connection counts as "not yet"
+        return direct.get(f"{url}/acng-report.html", timeout=2).status_code < 500
 
-def base_for(spec: OsSpec, local: bool) -> OsSpec:
-    """The OS the service is built on: debian:12 when its base is here (``local``), else ``spec``."""
-    return PREFERRED if local or spec.package_family != "apt" else spec
+    def stopped() -> str | None:
+        container.reload()
+        if container.status == "running":
+            return None
+        return f"it is {container.status}; its last lines:\n" + container.logs(tail=10).decode(errors="replace")
+
+    try:
+        what = f"the package cache {container.name} on {url}"
+        wait_for(answers, timeout=READY_TIMEOUT, what=what, still_alive=stopped)
+    except HarnessError as e:
+        raise PackageCacheUnavailable(f"{e}; set VPS_HARNESS_PACKAGE_CACHE=0 to work without it") from e
+    finally:
+        direct.close()

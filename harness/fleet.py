@@ -40,19 +40,19 @@ _counter = itertools.count(1)
 T = TypeVar("T")
 
 
-class StartsFailed(HarnessError):
-    """Some of the VPSes started at once did not start: each failure, by name."""
+class SeveralFailed(HarnessError):
+    """Several of the calls run at once failed (VPSes started, snapshots taken): each failure, by name."""
 
     def __init__(self, failures: list[tuple[str, BaseException]], total: int) -> None:
         self.failures = failures
         lines = [f"  {name}: {type(error).__name__}: {error}" for name, error in failures]
-        super().__init__(f"{len(failures)} of {total} VPSes did not start:\n" + "\n".join(lines))
+        super().__init__(f"{len(failures)} of {total} failed:\n" + "\n".join(lines))
 
 
 def at_once(calls: Iterable[Callable[[], T]], names: Iterable[str] = ()) -> list[T]:
     """Run ``calls`` concurrently; their results in order, once every one has finished.
 
-    One failure is raised as it is; several become one :class:`StartsFailed`
+    One failure is raised as it is; several become one :class:`SeveralFailed`
     naming each (by ``names``, else by position), raised from the first.
     """
     calls = list(calls)
@@ -64,7 +64,7 @@ def at_once(calls: Iterable[Callable[[], T]], names: Iterable[str] = ()) -> list
     if len(failures) == 1:
         raise failures[0][1]
     if failures:
-        raise StartsFailed(failures, len(calls)) from failures[0][1]
+        raise SeveralFailed(failures, len(calls)) from failures[0][1]
     return [f.result() for f in futures]
 
 
@@ -142,8 +142,12 @@ class Fleet:
 
         >>> web, db = fleet.start({"spec": spec, "name": "web"}, {"spec": spec, "name": "db"})  # doctest: +SKIP
         """
-        calls = [functools.partial(self.vps, **arguments) for arguments in wanted]
-        return at_once(calls, [str(arguments.get("name") or f"#{i + 1}") for i, arguments in enumerate(wanted)])
+        # Default names now: the threads would all count the same VPSes.
+        named = [
+            {**arguments, "name": arguments.get("name") or f"vps{len(self.vpses) + i + 1}"}
+            for i, arguments in enumerate(wanted)
+        ]
+        return at_once([functools.partial(self.vps, **arguments) for arguments in named], [a["name"] for a in named])
 
     def restore(
         self,
@@ -161,22 +165,16 @@ class Fleet:
         too) and presents the snapshot's host key. ``addresses``: its IPv4
         address on a network (by name) of ``networks``.
         """
-        vps = Vps.create(
-            self.client,
+        vps = self._create(
             snapshot.image(),
-            name=name or snapshot.name,
-            container_name=self._unique(f"vps-{name or snapshot.name}"),
-            owner_labels=self.owner_labels,
-            identity=self.identity,
-            init=snapshot.init,
-            docker_mode=snapshot.docker_mode,
-            networks=tuple(networks),
-            aliases=tuple(aliases),
-            publish_ssh=publish_ssh,
-            progress=self.progress,
+            name or snapshot.name,
+            snapshot.init,
+            snapshot.docker_mode,
+            tuple(networks),
+            tuple(aliases),
+            publish_ssh,
             addresses=addresses,
             image_host_key=snapshot.host_key,
-            apt_proxy=self.images.package_proxy(snapshot.spec),
         )
         self.vpses.append(vps)
         return vps
@@ -192,6 +190,8 @@ class Fleet:
         publish_ssh: bool,
         container_name: str | None = None,
         owner: dict[str, str] | None = None,
+        addresses: dict[str, str] | None = None,
+        image_host_key: str | None = None,
     ) -> Vps:
         return Vps.create(
             self.client,
@@ -206,6 +206,8 @@ class Fleet:
             aliases=aliases,
             publish_ssh=publish_ssh,
             progress=self.progress,
+            addresses=addresses,
+            image_host_key=image_host_key,
             apt_proxy=self.images.package_proxy(image.spec),
         )
 
@@ -285,11 +287,13 @@ class Fleet:
 
     def close(self) -> None:
         """Remove every VPS, then every network; safe to call twice."""
-        while self.vpses:
-            self.vpses.pop().remove()
-        while self.networks:
-            network = self.networks.pop()
-            with contextlib.suppress(docker.errors.NotFound):
-                network.remove()
-        (self.identity.directory / self._config_name).unlink(missing_ok=True)
-        self._closed()
+        try:
+            while self.vpses:
+                self.vpses.pop().remove()
+            while self.networks:
+                network = self.networks.pop()
+                with contextlib.suppress(docker.errors.NotFound):
+                    network.remove()
+            (self.identity.directory / self._config_name).unlink(missing_ok=True)
+        finally:
+            self._closed()

@@ -88,13 +88,22 @@ def recipe_hash(recipes: Path, package_family: str, base_id: str, *extra: str) -
     return files_hash(recipes, (COMMON, package_family, *extra), f"base {base_id}")
 
 
-def recipe_key(folders: tuple[Path, ...] | list[Path], *salt: str) -> str:
-    """Content key of a provisioning: every file under each of ``folders`` (by path within it) and ``salt``.
+def recipe_key(paths: tuple[Path, ...] | list[Path], *salt: str) -> str:
+    """Content key of a provisioning: each of ``paths`` (a file, or every file under a folder) and ``salt``.
 
     What a snapshot is tagged by (:mod:`harness.snapshot`); ``images ls``
     computes it again to tell whether the snapshot is current.
     """
-    return files_hash(Path("/"), tuple(str(folder.resolve()).lstrip("/") for folder in folders), *salt)
+    digest = hashlib.sha256(f"recipe-format {RECIPE_FORMAT}\n".encode())
+    for line in salt:
+        digest.update(f"{line}\n".encode())
+    for path in paths:
+        digest.update(f"\0{path.resolve()}\0".encode())
+        if path.is_dir():
+            digest.update(files_hash(path, (".",)).encode())
+        elif path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def files_hash(root: Path, folders: tuple[str, ...], *salt: str) -> str:
@@ -499,10 +508,9 @@ class Images:
         with self._proxy_lock:
             if self._proxy is None:
                 with self._lock("package-cache", "package cache"):
-                    base = cache.base_for(spec, self.local_base(cache.PREFERRED) is not None)
                     self._unproxied.active = True
                     try:
-                        service = self.inner(base, "apt-cacher-ng", cache.RECIPE)
+                        service = self.inner(cache.BASE, "apt-cacher-ng", cache.RECIPE)
                     finally:
                         self._unproxied.active = False
                     self._proxy = cache.ensure(self.client, service.tag, self.config.package_cache)
@@ -583,9 +591,7 @@ class Images:
             return False
         if not folders and not salt:  # keyed by its caller alone: current while its image is
             return True
-        return all(folder.is_dir() for folder in folders) and recipe_key(folders, *salt) == found.get(
-            labels.RECIPE_HASH
-        )
+        return all(path.exists() for path in folders) and recipe_key(folders, *salt) == found.get(labels.RECIPE_HASH)
 
     def prune(self) -> list[ImageInfo]:
         """Remove this project's images that current recipes do not use."""

@@ -168,10 +168,6 @@ def launch(
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
     options = run_options(init)
     options["volumes"] = {**options.get("volumes", {}), str(secrets): {"bind": SECRETS_MOUNT, "mode": "ro"}}
-    if apt_proxy:
-        proxy_file = secrets / "apt-proxy.conf"
-        proxy_file.write_text(cache.apt_conf(apt_proxy))
-        options["volumes"][str(proxy_file)] = {"bind": cache.APT_CONF, "mode": "ro"}
     vps_labels = {
         **owner_labels,
         labels.SPEC: str(image.spec),
@@ -184,6 +180,10 @@ def launch(
     volumes: list[Volume] = []
     engine_socket: LabellingSocket | None = None
     try:
+        if apt_proxy:
+            proxy_file = secrets / "apt-proxy.conf"
+            proxy_file.write_text(cache.apt_conf(apt_proxy))
+            options["volumes"][str(proxy_file)] = {"bind": cache.APT_CONF, "mode": "ro"}
         if docker_mode in OWN_ENGINE:
             volume_labels = {**owner_labels, labels.PARENT: container_name}
             volumes.append(client.volumes.create(f"{container_name}-docker", labels=volume_labels))

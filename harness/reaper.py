@@ -116,8 +116,12 @@ def remove_labelled(
     # The list's rows, not Image objects: docker-py looks each listed image up again, and one removed
     # meanwhile (compose's down --rmi, another sweep) would end the sweep there.
     for row in client.api.images(filters=selector):
-        # A cached image (a snapshot keeps its VPS's labels) is for ``images prune``, never swept.
-        if labels.IMAGE_KIND not in (row.get("Labels") or {}) and chosen(row.get("Labels") or {}, ""):
+        found = row.get("Labels") or {}
+        # A cached image (a snapshot keeps its VPS's labels) is for ``images prune``, never swept; one
+        # built through a socket-mode VPS FROM a harness image inherits a kind, but it names its VPS.
+        if labels.IMAGE_KIND in found and labels.PARENT not in found:
+            continue
+        if chosen(found, ""):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 client.api.remove_image(row["Id"], force=True)
                 swept.images.append(row["Id"])

@@ -136,10 +136,6 @@ def take(
         )
     vps.container.reload()
     source = str(vps.container.attrs["Config"]["Image"])
-    if vps.docker_mode in OWN_ENGINE:
-        vps.run("/usr/local/sbin/vps-docker-seed snapshot", user="root", timeout=600)
-    vps.close()
-    vps.container.stop(timeout=20)
     tag = tag_for(vps.os, vps.name, key)
     repository, _, version = tag.partition(":")
     image_labels = {
@@ -152,16 +148,27 @@ def take(
         labels.SNAPSHOT_OF: source,
         labels.RECIPE_HASH: key,
         labels.SNAPSHOT_RECIPE: json.dumps({"folders": [str(p) for p in recipe], "salt": list(salt)}),
-        # A copy is in no CLI world until one takes it in.
+        # The engine merges the VPS's container labels into the image, and a copy's container
+        # inherits what its own labels do not say: not the snapshot's owner, keys or CLI world.
+        labels.PID: "",
+        labels.HOST: "",
+        labels.SECRETS: "",
         labels.WORLD: "",
         labels.STATE: "",
         **(extra_labels or {}),
     }
-    # The container's other labels (its session, owner, staged keys) come along too: the
-    # engine merges them in. They say which VPS it was; a copy's container has its own.
-    vps.client.api.commit(vps.container.id, repository=repository, tag=version, conf={"Labels": image_labels})
-    if power_on:
-        vps.start()
+    try:
+        if vps.docker_mode in OWN_ENGINE:
+            vps.run("/usr/local/sbin/vps-docker-seed snapshot", user="root", timeout=600)
+        vps.stop()
+        vps.client.api.commit(vps.container.id, repository=repository, tag=version, conf={"Labels": image_labels})
+    finally:
+        if power_on:
+            vps.container.reload()
+            if vps.container.status != "running":
+                vps.start()
+            elif vps.docker_mode in OWN_ENGINE:
+                vps.run("systemctl start docker", user="root")  # the snapshot stopped it, and then failed
     found = find(vps.client, tag)
     assert found is not None, f"{tag} was committed"
     return found

@@ -50,7 +50,7 @@ def snapshots_on(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "vps_snapshots(on): False provisions this test's flow world afresh, True takes a copy of its snapshots",
+        "vps_snapshots(on): False provisions this test's flow world afresh; True takes a copy of its snapshots",
     )
     config.addinivalue_line(
         "markers",
@@ -129,7 +129,9 @@ def _world(
     ``--vps-snapshots=off`` (or ``@pytest.mark.vps_snapshots(False)``) provisions every world afresh.
     """
     marker = request.node.get_closest_marker("vps_snapshots") if request else None
-    wanted = marker.args[0] if marker and marker.args else (request is not None and snapshots_on(request.config))
+    if marker is not None and (marker.kwargs or len(marker.args) != 1 or not isinstance(marker.args[0], bool)):
+        raise pytest.UsageError(f"vps_snapshots takes one bool (True or False), not {marker.args} {marker.kwargs}")
+    wanted = marker.args[0] if marker else (request is not None and snapshots_on(request.config))
     try:
         if wanted:
             return provisioned(provision, fleet, spec, variant, flow=name)

@@ -17,9 +17,10 @@ takes the first free slot among those its content key maps to, and each
 slot has its own snapshots: two xdist workers that want the same world at
 once provision it once each, the first time, and copy it ever after.
 
-The snapshots' content key is the flow's folder, the shared ``lib/``, this
-module and the flow's driver, the VPS image the world starts from, the
-variant and the slot: change any and the world is provisioned again.
+The snapshots' content key is the flow's folder, the shared ``lib/``, the
+image recipes (``vps_images/``, the flows' ``images/``), this module and the
+flow's driver, the base of the VPS image the world starts from, the variant
+and the slot: change any and the world is provisioned again.
 What a copy does not carry is :mod:`harness.snapshot`'s list; besides it, a
 world's own values (its Jenkins master key, certificate, passwords: the
 fields its class adds) are kept in its snapshots' ``vps-harness.world``
@@ -45,9 +46,10 @@ import docker.errors
 from docker.models.networks import Network
 from filelock import FileLock, Timeout
 
+import vps_images
 from harness import labels, snapshot
 from harness.fleet import Fleet
-from harness.flows.world import LIB, Step, World, at_once
+from harness.flows.world import FLOWS, LIB, Step, World, at_once
 from harness.images import recipe_key
 from harness.snapshot import Snapshot
 from harness.spec import OsSpec
@@ -87,7 +89,10 @@ def _take_slot(lock_dir: Path, key: str, busy: set[str]) -> tuple[str, FileLock]
     lock_dir.mkdir(parents=True, exist_ok=True)
     candidates = [subnet for subnet in _slots(key) if subnet not in busy]
     if not candidates:
-        raise RuntimeError(f"every subnet a world may use is taken by networks on this engine: {sorted(busy)}")
+        raise RuntimeError(
+            f"every subnet a world may use is taken by networks on this engine: {sorted(busy)}; remove them "
+            "(kept worlds: vps-harness gc) or give VPS_HARNESS_WORLD_SUBNETS a free range"
+        )
     deadline = time.monotonic() + SLOT_TIMEOUT
     while True:
         for subnet in candidates:
@@ -115,7 +120,8 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     folder = driver.parent
     cls: type[W] = typing.get_type_hints(provision)["return"]
     plain = fleet.image(spec)
-    recipe = (folder, LIB, driver, Path(__file__))
+    # Every recipe its images come from (the VPS images', the flows' inner images) and its scripts.
+    recipe = (folder, LIB, FLOWS / "images", vps_images.ROOT, driver, Path(__file__))
     subnet, network = _slot_network(fleet, flow, recipe_key(recipe, flow, variant, plain.tag))
     salt = (flow, variant, plain.tag, subnet)
     key = recipe_key(recipe, *salt)
@@ -142,9 +148,9 @@ def _slot_network(fleet: Fleet, flow: str, key: str) -> tuple[str, Network]:
         subnet, lock = _take_slot(fleet.images.config.lock_dir, key, busy)
         try:
             network = fleet.network(flow, subnet=subnet)
-        except docker.errors.APIError as e:
+        except BaseException as e:
             lock.release()
-            if "overlap" not in str(e).lower():
+            if not isinstance(e, docker.errors.APIError) or "overlap" not in str(e).lower():
                 raise
             busy.add(subnet)  # a network that is not a world's of this machine (or a kept one) has it
             continue

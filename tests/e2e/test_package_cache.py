@@ -63,8 +63,7 @@ def test_offline_the_cache_still_installs_what_it_fetched_before(
     vps_engine: docker.DockerClient,
     private_cache: str,
 ) -> None:
-    base = cache.base_for(apt_spec, vps_images.local_base(cache.PREFERRED) is not None)
-    service = vps_images.inner(base, "apt-cacher-ng", cache.RECIPE)
+    service = vps_images.inner(cache.BASE, "apt-cacher-ng", cache.RECIPE)
     owner = labels.owner_labels("package-cache-test")
 
     def through(url: str) -> Vps:
