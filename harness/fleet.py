@@ -158,12 +158,15 @@ class Fleet:
         aliases: tuple[str, ...] | list[str] = (),
         addresses: dict[str, str] | None = None,
         publish_ssh: bool = True,
+        on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
         """Start a copy of ``snapshot`` (see :mod:`harness.snapshot`) and wait until it is ready.
 
         It is named ``name`` (default: the snapshot's name, its host name
         too) and presents the snapshot's host key. ``addresses``: its IPv4
-        address on a network (by name) of ``networks``.
+        address on a network (by name) of ``networks``. ``on_launch``: called
+        once its container runs (its name resolves on its networks), before
+        the wait for its boot.
         """
         vps = self._create(
             snapshot.image(),
@@ -175,6 +178,7 @@ class Fleet:
             publish_ssh,
             addresses=addresses,
             image_host_key=snapshot.host_key,
+            on_launch=on_launch,
         )
         self.vpses.append(vps)
         return vps
@@ -192,6 +196,7 @@ class Fleet:
         owner: dict[str, str] | None = None,
         addresses: dict[str, str] | None = None,
         image_host_key: str | None = None,
+        on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
         return Vps.create(
             self.client,
@@ -209,6 +214,7 @@ class Fleet:
             addresses=addresses,
             image_host_key=image_host_key,
             apt_proxy=self.images.package_proxy(image.spec),
+            on_launch=on_launch,
         )
 
     def image(self, spec: OsSpec, docker_mode: DockerMode = "none", inner: tuple[InnerImage, ...] = ()) -> VpsImage:

@@ -117,8 +117,12 @@ class Vps:
         addresses: dict[str, str] | None = None,
         image_host_key: str | None = None,
         apt_proxy: str | None = None,
+        on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
-        """Launch a VPS (see :func:`harness.launch.launch`) and wait until it is ready; on failure remove it."""
+        """Launch a VPS (see :func:`harness.launch.launch`) and wait until it is ready; on failure remove it.
+
+        ``on_launch`` is called once its container runs, before the wait.
+        """
         launched = launch(
             client,
             image,
@@ -154,6 +158,7 @@ class Vps:
             engine_socket=launched.engine_socket,
         )
         try:
+            on_launch()
             vps.wait_ready()
             if docker_mode == "dind" and not image.seeded:
                 dind.seed_base(vps, image)

@@ -36,6 +36,7 @@ import ipaddress
 import json
 import os
 import sys
+import threading
 import time
 import typing
 from collections.abc import Callable
@@ -54,6 +55,7 @@ from harness.images import recipe_key
 from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
+from harness.vps import Vps
 
 W = TypeVar("W", bound=World)
 
@@ -203,20 +205,36 @@ def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], ne
     """A copy of a world: its VPSes from their snapshots at their addresses on ``network``, ready."""
     manifest, snaps = found
     started = time.monotonic()
-    hosts = at_once(
-        [
-            functools.partial(
-                fleet.restore,
+    first = [name for name in snaps if name in cls.BOOTS_FIRST]
+    launched = threading.Semaphore(0)
+
+    def restore(name: str, snap: Snapshot) -> Vps:
+        if name not in first:
+            for _ in first:  # their containers run, so their names resolve
+                launched.acquire()
+            for _ in first:
+                launched.release()
+        host = manifest["hosts"][name]
+        done = threading.Event()
+
+        def release() -> None:  # once, and also when it fails: the others must not wait for ever
+            if name in first and not done.is_set():
+                done.set()
+                launched.release()
+
+        try:
+            return fleet.restore(
                 snap,
                 networks=[network],
-                aliases=manifest["hosts"][name]["aliases"],
-                addresses={str(network.name): manifest["hosts"][name]["address"]},
-                publish_ssh=manifest["hosts"][name]["published"],
+                aliases=host["aliases"],
+                addresses={str(network.name): host["address"]},
+                publish_ssh=host["published"],
+                on_launch=release,
             )
-            for name, snap in snaps.items()
-        ],
-        list(snaps),
-    )
+        finally:
+            release()
+
+    hosts = at_once([functools.partial(restore, name, snap) for name, snap in snaps.items()], list(snaps))
     world = cls(
         flow=manifest["flow"],
         variant=manifest["variant"],

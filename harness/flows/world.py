@@ -132,10 +132,13 @@ class World:
     """VPSes of one OS on one private network, provisioned by a flow.
 
     ``READY``: the scripts (host, script) that wait, after a boot, for what
-    the world runs (see :mod:`harness.flows.snapshots`).
+    the world runs (see :mod:`harness.flows.snapshots`). ``BOOTS_FIRST``: the
+    hosts whose names the others need at boot (an nginx upstream resolved at
+    start): a copy starts their containers before the others'.
     """
 
     READY: ClassVar[tuple[tuple[str, str], ...]] = ()
+    BOOTS_FIRST: ClassVar[tuple[str, ...]] = ()
     SCRIPTS: ClassVar[Scripts | None] = None
 
     flow: str

@@ -127,5 +127,7 @@ def test_a_world_copy_is_pristine_and_keeps_its_addresses(vps_fleet: Fleet, spec
     second = world()
     assert {name: vps.ip_on(second.network) for name, vps in second.hosts.items()} == addresses
     assert not second.host2.run("test -e /etc/dirty", check=False).ok, "no copy sees another's changes"
+    # nginx resolves its upstream vm-with-docker at start: the VM's container starts first.
+    assert second.host2.run("systemctl is-active nginx", check=False).stdout == "active\n"
     assert second.laptop_ssh("docker@host2", "whoami").stdout == "myuser\n", "the hop to the VM works on a copy"
     assert "starts" in second.timings and "provisioning" not in second.timings, "a copy, not a provisioning"

@@ -54,6 +54,9 @@ class JenkinsSlave0(World):
     """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
 
     READY = (("vm", "vm-ready.sh"),)
+    # host2's nginx resolves its upstream, vm-with-docker, when it starts: on a network
+    # that has no such name yet, nginx fails at boot (as it would on real servers).
+    BOOTS_FIRST = ("vm",)
     SCRIPTS = SCRIPTS
 
     #: The proxy's certificate (PEM text): what ``curl --cacert`` and the docker CLI trust.
