@@ -130,7 +130,7 @@ def bench_at_once(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
 def main(argv: list[str] | None = None) -> int:
     args = bench_parser(__doc__, TARGET_SPEC).parse_args(argv)
     client = docker_client()
-    images = Images(client)
+    images = Images(client, use_package_cache=True)
     with bench_fleet(client, images) as fleet:
         lines = [
             bench_dind(fleet, images, args.os, args.runs),

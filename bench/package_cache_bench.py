@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.os.package_family != "apt":
         parser.error(f"--os {args.os}: the package cache serves apt; give an apt OS")
     client = docker_client()
-    cached = Images(client)
+    cached = Images(client, use_package_cache=True)
     if cached.config.package_cache == "off":
         parser.error("VPS_HARNESS_PACKAGE_CACHE=0 is set: there is no cache to measure")
     direct = Images(client, dataclasses.replace(cached.config, package_cache="off"))

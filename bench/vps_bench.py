@@ -267,6 +267,7 @@ def bench_fleet(client: docker.DockerClient, images: Images) -> Iterator[Fleet]:
         fleet.close()
         sweep(client, session=session, pid=os.getpid(), spare_kept=False)
         identity.remove()
+        images.close()  # the package cache's last user removes its container
 
 
 def report(title: str, lines: list[Line], check: bool) -> int:
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         if init not in INIT_COMMANDS:
             parser.error(f"--init {init!r}: not one of {', '.join(INIT_COMMANDS)}")
     client = docker_client()
-    images = Images(client)
+    images = Images(client, use_package_cache=True)
     image = images.vps(args.os)
     lines: list[Line] = []
     with bench_fleet(client, images) as fleet:

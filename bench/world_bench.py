@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", help="a world's variant (default: each world's own default)")
     args = parser.parse_args(argv)
     client = docker_client()
-    images = Images(client)
+    images = Images(client, use_package_cache=True)
     lines: list[Line] = []
     typical: dict[str, tuple[float, World]] = {}
     with bench_fleet(client, images) as fleet:

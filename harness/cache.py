@@ -19,12 +19,20 @@ archives still installs every package it fetched before.
 
 The service's container and volume carry ``vps-harness.session=package-cache``
 and no owner process: the reaper leaves them, ``vps-harness gc --all``
-removes them.
+removes them. Every process that uses the cache holds a shared lock on
+``USERS`` (released by the kernel if it dies); the last one to stop using it
+removes the container, and the volume, with what it holds, stays for the
+next run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import socket
+import tempfile
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -152,3 +160,42 @@ def _wait_answers(container: Container, url: str) -> None:
         raise PackageCacheUnavailable(f"{e}; set VPS_HARNESS_PACKAGE_CACHE=0 to work without it") from e
     finally:
         direct.close()
+
+
+#: Every process that uses the cache holds a shared lock on this file, whatever its cache directory.
+USERS = Path(tempfile.gettempdir()) / "vps-harness-package-cache.users"
+
+
+def use() -> int:
+    """Count this process among the cache's users until :func:`done` (a shared lock); the descriptor."""
+    fd = os.open(USERS, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def done(fd: int, client: docker.DockerClient) -> bool:
+    """Stop counting this process (``fd`` from :func:`use`); the last user removes the container. Whether it did.
+
+    The last user holds the file exclusively while it removes it, so a process starting to use the
+    cache meanwhile waits, and then starts a new one.
+    """
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    probe = os.open(USERS, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        stop(client)
+        return True
+    finally:
+        os.close(probe)  # closing drops the lock it took
+
+
+def stop(client: docker.DockerClient, name: str = NAME) -> None:
+    """Remove the cache's container (by id; its volume stays)."""
+    with contextlib.suppress(PackageCacheUnavailable):
+        container = _running(client, name)
+        if container is not None:
+            remove_container(container)

@@ -46,9 +46,11 @@ def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
 
 
 @pytest.fixture(scope="session")
-def vps_images(vps_engine: DockerClient, pytestconfig: pytest.Config) -> Images:
-    """The image store: base images resolved and VPS images built on first use."""
-    return Images(vps_engine, progress=terminal_progress(pytestconfig))
+def vps_images(vps_engine: DockerClient, pytestconfig: pytest.Config) -> Iterator[Images]:
+    """The image store: base images resolved and VPS images built on first use; the package cache's user."""
+    images = Images(vps_engine, progress=terminal_progress(pytestconfig), use_package_cache=True)
+    yield images
+    images.close()
 
 
 @pytest.fixture(scope="session")

@@ -182,6 +182,7 @@ class Images:
         progress: Progress = stderr_progress,
         bootstrapper: Bootstrapper | None = None,
         recipes: Path = vps_images.ROOT,
+        use_package_cache: bool = False,
     ) -> None:
         self.client = client
         self.recipes = recipes
@@ -192,6 +193,8 @@ class Images:
         self._proxy: str | None = None
         self._proxy_lock = threading.Lock()
         self._unproxied = threading.local()
+        self._use_package_cache = use_package_cache
+        self._cache_user: int | None = None
 
     # -- base images ------------------------------------------------------
 
@@ -501,13 +504,19 @@ class Images:
     def package_proxy(self, spec: OsSpec) -> str | None:
         """The package cache's URL for apt on ``spec`` (started when needed), or None (off, or not apt).
 
-        See :mod:`harness.cache`; its own image is built without it.
+        See :mod:`harness.cache`; its own image is built without it. Only an
+        owner that calls :meth:`close` at its end (``use_package_cache``:
+        the pytest plugin, the benches) uses it; VPSes that outlive their
+        process (``vps-harness up``) reach the archives directly.
         """
-        if self.config.package_cache == "off" or spec.package_family != "apt" or self._building_cache():
+        if not self._use_package_cache or self.config.package_cache == "off" or spec.package_family != "apt":
+            return None
+        if self._building_cache():
             return None
         with self._proxy_lock:
             if self._proxy is None:
                 with self._lock("package-cache", "package cache"):
+                    self._cache_user = cache.use()
                     self._unproxied.active = True
                     try:
                         service = self.inner(cache.BASE, "apt-cacher-ng", cache.RECIPE)
@@ -516,6 +525,15 @@ class Images:
                     self._proxy = cache.ensure(self.client, service.tag, self.config.package_cache)
                 self.progress(f"package cache: {self._proxy} ({self.config.package_cache})")
             return self._proxy
+
+    def close(self) -> None:
+        """Stop using the package cache; the last process that used it removes its container (not its volume)."""
+        with self._proxy_lock:
+            if self._cache_user is None:
+                return
+            cache.done(self._cache_user, self.client)
+            self._cache_user = None
+            self._proxy = None
 
     def _building_cache(self) -> bool:
         return bool(getattr(self._unproxied, "active", False))

@@ -90,8 +90,7 @@ def make_images(engine: FakeEngine, tmp_path: Path, **kwargs: Any) -> tuple[Imag
         bootstrapped.append(spec)
         return engine.add(base_reference(spec))
 
-    # The fake engine runs no containers, so no package cache (harness.cache) either.
-    config = HarnessConfig(cache_dir=tmp_path / "cache", **{"package_cache": "off", **kwargs})
+    config = HarnessConfig(cache_dir=tmp_path / "cache", **kwargs)
     images = Images(engine, config, progress=lines.append, bootstrapper=bootstrapper)  # type: ignore[arg-type]
     return images, lines, bootstrapped
 
