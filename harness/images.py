@@ -97,8 +97,8 @@ def recipe_key(paths: tuple[Path, ...] | list[Path], *salt: str) -> str:
     digest = hashlib.sha256(f"recipe-format {RECIPE_FORMAT}\n".encode())
     for line in salt:
         digest.update(f"{line}\n".encode())
-    for path in paths:
-        digest.update(f"\0{path.resolve()}\0".encode())
+    for path in paths:  # by name and content, not where the checkout is: another clone reuses the snapshot
+        digest.update(f"\0{path.name}\0".encode())
         if path.is_dir():
             digest.update(files_hash(path, (".",)).encode())
         elif path.is_file():

@@ -37,6 +37,7 @@ sweeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,11 +158,15 @@ def take(
         labels.STATE: "",
         **(extra_labels or {}),
     }
+    before = find(vps.client, tag)
     try:
         if vps.docker_mode in OWN_ENGINE:
             vps.run("/usr/local/sbin/vps-docker-seed snapshot", user="root", timeout=600)
         vps.stop()
         vps.client.api.commit(vps.container.id, repository=repository, tag=version, conf={"Labels": image_labels})
+        if before is not None:  # the tag moved: the older snapshot goes, unless copies of it still run
+            with contextlib.suppress(docker.errors.APIError):
+                vps.client.images.remove(before.image_id)
     finally:
         if power_on:
             vps.container.reload()

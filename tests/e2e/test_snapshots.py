@@ -131,3 +131,16 @@ def test_a_world_copy_is_pristine_and_keeps_its_addresses(vps_fleet: Fleet, spec
     assert second.host2.run("systemctl is-active nginx", check=False).stdout == "active\n"
     assert second.laptop_ssh("docker@host2", "whoami").stdout == "myuser\n", "the hop to the VM works on a copy"
     assert "starts" in second.timings and "provisioning" not in second.timings, "a copy, not a provisioning"
+
+
+def test_a_second_snapshot_under_one_key_replaces_the_first(
+    vps_factory: Callable[..., Vps], vps_engine: docker.DockerClient, snapshots: list[Snapshot]
+) -> None:
+    vps = vps_factory()
+    key = uuid.uuid4().hex
+    first = vps.snapshot(key)
+    second = vps.snapshot(key, power_on=False)
+    snapshots.extend([first, second])
+    assert second.tag == first.tag and second.image_id != first.image_id
+    with pytest.raises(docker.errors.ImageNotFound):
+        vps_engine.images.get(first.image_id)  # no untagged image left behind by a re-run
