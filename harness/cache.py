@@ -46,9 +46,8 @@ from harness.reaper import remove_container
 from harness.spec import parse_spec
 from harness.waiting import wait_for
 
+#: The service container's name, and its volume's.
 NAME = "vps-harness-package-cache"
-#: Its volume has its name.
-VOLUME = NAME
 PORT = 3142
 #: The service's session label: no run owns it.
 SESSION = "package-cache"
