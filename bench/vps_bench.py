@@ -66,8 +66,9 @@ def cli_flags(options: dict[str, Any]) -> tuple[list[str], list[str]]:
         flags += ["--cap-drop", cap]
     for opt in options.pop("security_opt", []):
         flags += ["--security-opt", opt]
-    for source, mount in options.pop("volumes", {}).items():
-        flags += ["-v", f"{source}:{mount['bind']}:{mount['mode']}"]
+    for mount in options.pop("mounts", []):
+        readonly = ",readonly" if mount.get("ReadOnly") else ""
+        flags += ["--mount", f"type={mount['Type']},source={mount['Source']},target={mount['Target']}{readonly}"]
     if options.pop("tty", False):
         flags.append("-t")
     for name, value in options.pop("environment", {}).items():

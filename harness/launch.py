@@ -21,6 +21,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
+from docker.types import Mount
 
 from harness import cache, labels, privilege
 from harness.errors import HarnessError
@@ -57,6 +58,12 @@ def run_options(init: Init) -> dict[str, Any]:
     It also gets a terminal as its console, which systemd (and journald,
     configured by the image) writes to: ``docker logs`` becomes the serial
     console of a real server.
+
+    Mounts are ``mounts``, as ``docker run --mount`` (and ``-v``) makes
+    them: only in the container's host config. docker-py's ``volumes`` also
+    declares each target a volume of the container's config, which ``docker
+    commit`` keeps: a snapshot's copy would get an unlabelled anonymous
+    volume wherever it lacks a mount its snapshot had.
     """
     if init not in INIT_COMMANDS:
         raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
@@ -69,7 +76,7 @@ def run_options(init: Init) -> dict[str, Any]:
             cap_add=["ALL"],
             cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined"],
-            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            mounts=[Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind")],
             tty=True,
             environment={"TERM": "dumb"},
         )
@@ -167,7 +174,8 @@ def launch(
     public_host_key = image_host_key or (host_key.public if host_key else "")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
     options = run_options(init)
-    options["volumes"] = {**options.get("volumes", {}), str(secrets): {"bind": SECRETS_MOUNT, "mode": "ro"}}
+    mounts: list[Mount] = options.setdefault("mounts", [])
+    mounts.append(Mount(SECRETS_MOUNT, str(secrets), type="bind", read_only=True))
     vps_labels = {
         **owner_labels,
         labels.SPEC: str(image.spec),
@@ -183,16 +191,16 @@ def launch(
         if apt_proxy:
             proxy_file = secrets / "apt-proxy.conf"
             proxy_file.write_text(cache.apt_conf(apt_proxy))
-            options["volumes"][str(proxy_file)] = {"bind": cache.APT_CONF, "mode": "ro"}
+            mounts.append(Mount(cache.APT_CONF, str(proxy_file), type="bind", read_only=True))
         if docker_mode in OWN_ENGINE:
             volume_labels = {**owner_labels, labels.PARENT: container_name}
             volumes.append(client.volumes.create(f"{container_name}-docker", labels=volume_labels))
-            options["volumes"][volumes[0].name] = {"bind": "/var/lib/docker", "mode": "rw"}
+            mounts.append(Mount("/var/lib/docker", volumes[0].name, type="volume"))
         if docker_mode == "socket":
             engine_socket = LabellingSocket(
                 secrets / "docker.sock", host_socket(), {**owner_labels, labels.PARENT: container_name}
             )
-            options["volumes"][str(engine_socket.path)] = {"bind": "/run/docker.sock", "mode": "rw"}
+            mounts.append(Mount("/run/docker.sock", str(engine_socket.path), type="bind"))
         create: dict[str, Any] = {
             "name": container_name,
             "hostname": name,

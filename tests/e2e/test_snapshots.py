@@ -11,11 +11,12 @@ import docker
 import docker.errors
 import pytest
 
-from harness import labels
+from harness import cache, labels
 from harness.fleet import Fleet
 from harness.flows import jenkins_slave0
 from harness.flows.snapshots import provisioned
 from harness.images import SNAPSHOT, Images, recipe_key
+from harness.launch import SECRETS_MOUNT
 from harness.reaper import remove_labelled
 from harness.snapshot import Snapshot, SnapshotRefused
 from harness.spec import OsSpec
@@ -144,3 +145,28 @@ def test_a_second_snapshot_under_one_key_replaces_the_first(
     assert second.tag == first.tag and second.image_id != first.image_id
     with pytest.raises(docker.errors.ImageNotFound):
         vps_engine.images.get(first.image_id)  # no untagged image left behind by a re-run
+
+
+def test_a_copy_starts_without_the_mounts_its_snapshot_had(
+    vps_factory: Callable[..., Vps],
+    vps_fleet: Fleet,
+    vps_engine: docker.DockerClient,
+    snapshots: list[Snapshot],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vps = vps_factory(name="mounted", docker="dind")
+    snap = vps.snapshot(uuid.uuid4().hex)
+    snapshots.append(snap)
+    declared = vps_engine.images.get(snap.tag).attrs["Config"].get("Volumes") or {}
+    assert not {cache.APT_CONF, SECRETS_MOUNT, "/var/lib/docker", "/sys/fs/cgroup"} & set(declared), (
+        f"a mount of the VPS is no volume of its image: {sorted(declared)}"
+    )
+    # A copy started with the package cache off (VPS_HARNESS_PACKAGE_CACHE=0), whatever the snapshot had.
+    monkeypatch.setattr(vps_fleet.images, "package_proxy", lambda spec: None)
+    copy = vps_factory(from_snapshot=snap)
+    assert "Acquire::http::Proxy " not in copy.run("apt-config dump").stdout, "apt goes to the archive directly"
+    copy.container.reload()
+    for mount in copy.container.attrs["Mounts"]:
+        if mount["Type"] == "volume":
+            found = vps_engine.volumes.get(mount["Name"]).attrs["Labels"] or {}
+            assert labels.SESSION in found, f"volume {mount['Name']} at {mount['Destination']} is unlabelled"
