@@ -2,7 +2,8 @@
 
 Each gives the test a world of its own: a copy of the world's snapshots,
 made by the first test that needed it (see :mod:`harness.flows.snapshots`;
-``--vps-snapshots=off`` provisions afresh). The deploy-daemon world is
+``--vps-snapshots=off`` provisions afresh). The deploy-daemon world's
+``socket`` variant, whose containers live on the host's engine, is
 provisioned each time.
 
 >>> def test_hop(jenkins_slave0):  # doctest: +SKIP
@@ -111,7 +112,7 @@ def deploy_daemon(request: pytest.FixtureRequest, vps_fleet: Fleet, vps_os: OsSp
     """
     marker = request.node.get_closest_marker("deploy_daemon")
     variant = marker.kwargs.get("variant", "dind") if marker else "dind"
-    world = _world(deploy_daemon_flow.provision, vps_fleet, vps_os, variant, "deploy-daemon")
+    world = _world(deploy_daemon_flow.provision, vps_fleet, vps_os, variant, "deploy-daemon", request)
     yield world
     world.close()
 

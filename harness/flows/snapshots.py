@@ -23,9 +23,12 @@ flow's driver, the base of the VPS image the world starts from, the variant
 and the slot: change any and the world is provisioned again.
 What a copy does not carry is :mod:`harness.snapshot`'s list; besides it, a
 world's own values (its Jenkins master key, certificate, passwords: the
-fields its class adds) are kept in its snapshots' ``vps-harness.world``
+fields its class adds) are kept in its snapshots' ``vps-harness.world-snapshot``
 label. Those are test keys of disposable servers, as the servers' own files
-are: never ship a snapshot.
+are: never ship a snapshot. Fields that are this process's own (``LOCAL``: a
+folder here, a port forward) are not kept; a copy makes them again
+(``World.restored``). A variant a snapshot cannot carry (``NOT_COPIED``: a
+world on the host's engine) is provisioned each time.
 """
 
 from __future__ import annotations
@@ -121,6 +124,8 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     driver = Path(str(module.__file__))
     folder = driver.parent
     cls: type[W] = typing.get_type_hints(provision)["return"]
+    if variant in cls.NOT_COPIED:
+        return provision(fleet, spec, variant)
     plain = fleet.image(spec)
     # Every recipe its images come from (the VPS images', the flows' inner images) and its scripts.
     recipe = (folder, LIB, FLOWS / "images", vps_images.ROOT, driver, Path(__file__))
@@ -133,7 +138,10 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     provisioning = time.monotonic()
     world = provision(fleet, spec, variant, network=network)
     provisioned_in = time.monotonic() - provisioning
-    _snapshot(world, key, recipe, salt)
+    try:
+        _snapshot(world, key, recipe, salt)
+    finally:
+        world.close()
     # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
     fleet.discard(*world.hosts.values(), network)
     found = _find(fleet, spec, key)
@@ -246,7 +254,12 @@ def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], ne
         timings={"starts": time.monotonic() - started},
         **_from_values(manifest["values"]),
     )
-    world.ready()
+    try:
+        world.ready()
+        world.restored(fleet)
+    except BaseException:
+        world.close()
+        raise
     return world
 
 
@@ -255,7 +268,7 @@ def _values(world: World) -> dict[str, Any]:
     base = {f.name for f in dataclasses.fields(World)}
     values: dict[str, Any] = {}
     for f in dataclasses.fields(world):
-        if f.name in base:
+        if f.name in base or f.metadata.get("snapshot", True) is False:
             continue
         value = getattr(world, f.name)
         if isinstance(value, KeyPair):

@@ -22,7 +22,7 @@ from typing import ClassVar
 from docker.models.networks import Network
 
 from harness.errors import HarnessError
-from harness.fleet import at_once
+from harness.fleet import Fleet, at_once
 from harness.result import CommandResult
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -36,6 +36,9 @@ REGISTRY_RECIPE = FLOWS / "images" / "registry"
 REMOTE_ROOT = "/opt/vps-flows"
 #: The variants of a flow: the write-up's setup as it stands, and done right.
 VARIANTS = ("hardened", "as_written")
+#: The metadata of a world's field that is this process's own (a folder here, a port forward),
+#: which a snapshot does not keep: a copy makes its own (:meth:`World.restored`).
+LOCAL = {"snapshot": False}
 
 
 class UnknownVariant(HarnessError, ValueError):
@@ -135,10 +138,13 @@ class World:
     the world runs (see :mod:`harness.flows.snapshots`). ``BOOTS_FIRST``: the
     hosts whose names the others need at boot (an nginx upstream resolved at
     start): a copy starts their containers before the others'.
+    ``NOT_COPIED``: the variants whose world a snapshot cannot carry (their
+    containers live on the host's engine), provisioned each time.
     """
 
     READY: ClassVar[tuple[tuple[str, str], ...]] = ()
     BOOTS_FIRST: ClassVar[tuple[str, ...]] = ()
+    NOT_COPIED: ClassVar[tuple[str, ...]] = ()
     SCRIPTS: ClassVar[Scripts | None] = None
 
     flow: str
@@ -151,6 +157,14 @@ class World:
     steps: list[Step] = field(default_factory=list)
     #: Seconds per phase of the provisioning (images, starts, each step).
     timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for vps in self.hosts.values():
+            vps.transcript.secrets.update(self.secrets())
+
+    def secrets(self) -> tuple[str, ...]:
+        """The world's secrets (passwords, tokens): shown as ``[secret]`` in every host's transcript."""
+        return ()
 
     def describe(self) -> str:
         """Per host: a pasteable ssh line and what runs there."""
@@ -187,6 +201,10 @@ class World:
         scripts = self.SCRIPTS
         with self.timing("ready"):
             at_once([functools.partial(scripts.run, self.hosts[host], script) for host, script in self.READY])
+
+    def restored(self, fleet: Fleet) -> None:
+        """Make again, in this process, what a copy of the world needs once it is ready (its ``LOCAL``
+        fields: a file of its certificate, a port forward); nothing unless a flow's world has such fields."""
 
     def close(self) -> None:
         """Let go of what the world holds in this process besides its VPSes (which its fleet removes)."""

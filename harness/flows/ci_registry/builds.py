@@ -59,6 +59,9 @@ class ConcurrentBuilds(BuildHost):
         """Run every provisioning step again (they are idempotent); the steps, to see what changed."""
         return apply(self)
 
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self.passwords.values())
+
 
 def provision(
     fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None
@@ -97,8 +100,6 @@ def provision(
         roles=ROLES,
         timings=timings,
     )
-    for vps in (registry, jenkins):
-        vps.transcript.secrets.update(world.passwords.values())
     apply(world)
     return world
 

@@ -36,15 +36,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
+from docker.models.networks import Network
 
 from harness import labels
 from harness.errors import CommandFailed, HarnessError, ImageUnavailable
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
-from harness.flows.world import Scripts, Step, UnknownVariant, World, tar_of
+from harness.flows.world import LOCAL, Scripts, Step, UnknownVariant, World, tar_of
 from harness.images import InnerImage
 from harness.launch import DockerMode
 from harness.spec import OsSpec
@@ -82,18 +83,26 @@ class DeployDaemon(World):
     made here and installed by the bootstrap (a secret: ``[secret]`` in
     transcripts and reports); ``url`` where this process reaches deployd;
     ``app`` the name to deploy the example app under (unique on a shared engine).
+
+    A copy of its snapshots (``dind`` only: the ``socket`` variant's
+    containers live on the host's engine) boots with deployd's container,
+    which restarts unless stopped, and is ready when deployd answers.
     """
+
+    READY: ClassVar[tuple[tuple[str, str], ...]] = (("server", "deployd-ready.sh"),)
+    NOT_COPIED: ClassVar[tuple[str, ...]] = ("socket",)
+    SCRIPTS: ClassVar[Scripts | None] = SCRIPTS
 
     daemon_name: str = "deployd"
     daemon_image: str = DAEMON_IMAGE
     app: str = "hello"
     cert: str = ""
     token: str = field(default_factory=lambda: secrets.token_hex(24))
-    url: str = ""
-    _folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vps-harness-deployd-")))
+    url: str = field(default="", metadata=LOCAL)
+    _folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vps-harness-deployd-")), metadata=LOCAL)
     #: deployd's image on this machine, which the bootstrap ships to the server's own engine.
-    daemon: InnerImage | None = None
-    _up: set[str] = field(default_factory=set)
+    daemon: InnerImage | None = field(default=None, metadata=LOCAL)
+    _up: set[str] = field(default_factory=set, metadata=LOCAL)
 
     @property
     def server(self) -> Vps:
@@ -161,6 +170,16 @@ class DeployDaemon(World):
         """Run the bootstrap again (it is idempotent); the steps, to see what changed."""
         return apply(self)
 
+    def secrets(self) -> tuple[str, ...]:
+        return (self.token,)
+
+    def restored(self, fleet: Fleet) -> None:
+        """A copy's deployd answers: a file of its certificate here, a forward to it, the image a second
+        bootstrap would ship."""
+        if self.variant == "dind":
+            self.daemon = fleet.images.inner(self.os, DAEMON_IMAGE, DAEMON_RECIPE)
+        self._connect()
+
     def close(self) -> None:
         """Take down the apps still up, each tried, and remove ``cert_path``; the first failure is raised.
 
@@ -184,6 +203,11 @@ class DeployDaemon(World):
             [super().describe(), f"  deployd: {reach}; certificate `{where}/tls/cert.pem`, token `{where}/token`"]
         )
 
+    def _connect(self) -> None:
+        """``cert_path`` from ``cert``, and ``url``: a way from here to deployd's published port."""
+        self.cert_path.write_text(self.cert)
+        self.url = f"https://127.0.0.1:{reach(self.server, self.daemon_name, DAEMON_PORT)}"
+
     def _call(self, method: str, path: str, expected: int, **kwargs: Any) -> dict[str, Any]:
         response = self.request(method, path, **kwargs)
         if response.status_code != expected:
@@ -205,8 +229,8 @@ def project_tar() -> bytes:
     return tar_of({**{path.name: path for path in sorted(PROJECT.iterdir())}, "webapp": WEBAPP})
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon:
-    """Start the server of ``spec`` on a private network of ``fleet`` and bootstrap it."""
+def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind", network: Network | None = None) -> DeployDaemon:
+    """Start the server of ``spec`` on a private network of ``fleet`` (or ``network``) and bootstrap it."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant, VARIANTS)
     if spec.package_family != "apt":
@@ -222,7 +246,7 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = fleet.network("deploy-daemon")
+    network = network or fleet.network("deploy-daemon")
     server = fleet.vps(spec, name="server", networks=[network], docker_mode=docker_mode, image=server_image)
     timings["starts"] = time.monotonic() - started
     world = DeployDaemon(
@@ -234,7 +258,6 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind") -> DeployDaemon
         roles=ROLES,
         timings=timings,
     )
-    server.transcript.secrets.add(world.token)
     if variant == "socket":
         world.daemon_name = f"deployd-{server.container.name}"
         world.daemon_image = daemon.tag
@@ -272,8 +295,7 @@ def apply(world: DeployDaemon) -> list[Step]:
 
     name = shlex.quote(world.daemon_name)
     world.cert = server.run(f"docker exec {name} cat {DATA}/tls/cert.pem").stdout
-    world.cert_path.write_text(world.cert)
-    world.url = f"https://127.0.0.1:{reach(server, world.daemon_name, DAEMON_PORT)}"
+    world._connect()
     return world.steps[first:]
 
 

@@ -52,7 +52,5 @@ run_container "$name" --restart unless-stopped \
     -e DEPLOYD_DATA_SOURCE="$data" -e DEPLOYD_SOCKET_SOURCE="$socket" \
     -v "$socket:/var/run/docker.sock" -v "$data:/srv/deployd" -p "$publish" "$DEPLOYD_IMAGE"
 
-# Up when it answers HTTPS on its own address (which this server reaches on
-# either engine's bridge).
-address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$name" | cut -d' ' -f1)
-answers deployd "https://$address:8081/" "$name"
+# Ready as the tool checks it.
+DEPLOYD_NAME=$name sh "$FLOW_DIR/scripts/deployd-ready.sh"
