@@ -129,19 +129,11 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Ne
 
     started = time.monotonic()
     network = network or fleet.network("ci-registry")
-    registry, jenkins, production = at_once(
-        [
-            lambda: fleet.vps(
-                spec,
-                name="registry",
-                networks=[network],
-                aliases=[REGISTRY_NAME],
-                docker_mode="dind",
-                image=registry_image,
-            ),
-            lambda: fleet.vps(spec, name="jenkins", networks=[network], docker_mode="dind", image=engine_image),
-            lambda: fleet.vps(spec, name="production", networks=[network], docker_mode="dind", image=engine_image),
-        ]
+    engine = {"spec": spec, "networks": [network], "docker_mode": "dind", "image": engine_image}
+    registry, jenkins, production = fleet.start(
+        {**engine, "name": "registry", "aliases": [REGISTRY_NAME], "image": registry_image},
+        {**engine, "name": "jenkins"},
+        {**engine, "name": "production"},
     )
     timings["starts"] = time.monotonic() - started
     world = CiRegistry(

@@ -77,18 +77,10 @@ def provision(
 
     started = time.monotonic()
     network = network or fleet.network("concurrent-builds")
-    registry, jenkins = at_once(
-        [
-            lambda: fleet.vps(
-                spec,
-                name="registry",
-                networks=[network],
-                aliases=[REGISTRY_NAME],
-                docker_mode="dind",
-                image=registry_image,
-            ),
-            lambda: fleet.vps(spec, name="jenkins", networks=[network], docker_mode="dind", image=engine_image),
-        ]
+    engine = {"spec": spec, "networks": [network], "docker_mode": "dind", "image": engine_image}
+    registry, jenkins = fleet.start(
+        {**engine, "name": "registry", "aliases": [REGISTRY_NAME], "image": registry_image},
+        {**engine, "name": "jenkins"},
     )
     timings["starts"] = time.monotonic() - started
     world = ConcurrentBuilds(

@@ -108,15 +108,12 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Ne
 
     started = time.monotonic()
     network = network or fleet.network("jenkins-slave0")
-    laptop, host2, vm, outsider = at_once(
-        [
-            lambda: fleet.vps(spec, name="laptop", networks=[network], image=plain_image),
-            lambda: fleet.vps(spec, name="host2", networks=[network], aliases=BASTION_NAMES[1:], image=plain_image),
-            lambda: fleet.vps(
-                spec, name="vm", networks=[network], aliases=[VM_NAME], docker_mode="dind", image=vm_image
-            ),
-            lambda: fleet.vps(spec, name="outsider", networks=[network], image=plain_image),
-        ]
+    plain = {"spec": spec, "networks": [network], "image": plain_image}
+    laptop, host2, vm, outsider = fleet.start(
+        {**plain, "name": "laptop"},
+        {**plain, "name": "host2", "aliases": BASTION_NAMES[1:]},
+        {**plain, "name": "vm", "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image},
+        {**plain, "name": "outsider"},
     )
     timings["starts"] = time.monotonic() - started
     world = JenkinsSlave0(
