@@ -140,6 +140,9 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
 
     ``from_snapshot``: a copy of a snapshot (:meth:`Vps.snapshot
     <harness.vps.Vps.snapshot>`) with its OS, init and Docker mode.
+    ``provision``: a copy of a VPS that ``provision(vps)`` provisioned once
+    per machine (:meth:`Fleet.provisioned <harness.fleet.Fleet.provisioned>`);
+    ``recipe``, the files or folders it applies, and ``salt`` are in the key.
 
     >>> def test_two(vps_factory, vps_network):  # doctest: +SKIP
     ...     net = vps_network()
@@ -162,8 +165,15 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
         publish_ssh: bool = True,
         inner: list[InnerImage] | tuple[InnerImage, ...] = (),
         from_snapshot: Snapshot | None = None,
+        provision: Callable[[Vps], object] | None = None,
+        recipe: list[Path] | tuple[Path, ...] = (),
+        salt: list[str] | tuple[str, ...] = (),
     ) -> Vps:
+        if (recipe or salt) and provision is None:
+            raise ValueError("recipe and salt make the key of a provisioned VPS's snapshot: give provision too")
         if from_snapshot is not None:
+            if provision is not None:
+                raise ValueError(f"a copy of snapshot {from_snapshot.tag} is provisioned already; drop provision")
             given = {"os": os, "init": init, "docker": docker, "inner": inner}
             if any(given.values()):
                 named = ", ".join(word for word, value in given.items() if value)
@@ -173,6 +183,20 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
             )
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
         try:
+            if provision is not None:
+                return _vps_fleet.provisioned(
+                    spec,
+                    provision,
+                    recipe=recipe,
+                    salt=salt,
+                    name=name,
+                    init=init or default_init,
+                    docker_mode=docker or default_docker,
+                    inner=inner,
+                    networks=networks,
+                    aliases=aliases,
+                    publish_ssh=publish_ssh,
+                )
             return _vps_fleet.vps(
                 spec,
                 name=name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import itertools
 import os
 from collections.abc import Callable, Iterable
@@ -25,10 +26,10 @@ import docker.errors
 import docker.types
 from docker.models.networks import Network
 
-from harness import labels
+from harness import labels, snapshot
 from harness.errors import HarnessError
 from harness.identity import Identity
-from harness.images import Images, InnerImage, VpsImage
+from harness.images import Images, InnerImage, VpsImage, recipe_key
 from harness.launch import DockerMode, Init, check_modes
 from harness.reaper import KEPT_PREFIX
 from harness.snapshot import Snapshot
@@ -182,6 +183,58 @@ class Fleet:
         )
         self.vpses.append(vps)
         return vps
+
+    def provisioned(
+        self,
+        spec: OsSpec,
+        provision: Callable[[Vps], object],
+        *,
+        recipe: tuple[Path, ...] | list[Path] = (),
+        salt: tuple[str, ...] | list[str] = (),
+        name: str | None = None,
+        init: Init = "systemd",
+        docker_mode: DockerMode = "none",
+        inner: tuple[InnerImage, ...] | list[InnerImage] = (),
+        networks: tuple[Network, ...] | list[Network] = (),
+        aliases: tuple[str, ...] | list[str] = (),
+        publish_ssh: bool = True,
+    ) -> Vps:
+        """A copy of a VPS of ``spec`` that ``provision(vps)`` provisioned, once per machine (a snapshot).
+
+        The first call on the machine starts a VPS (host name ``name``,
+        default ``vps1``), provisions it, snapshots it and replaces it with a
+        copy; every later one, in this process or another, an xdist worker
+        or a later run, starts a copy. The snapshot's key is the content of
+        ``recipe`` (files or folders: the scripts ``provision`` applies) and
+        of the file ``provision`` is defined in, ``provision``'s name, the VPS
+        image, the name, init and Docker mode, and ``salt``: change any and
+        the VPS is provisioned again. Processes that want the same snapshot
+        at once provision it once; the others wait for it. A copy is named
+        ``name`` and has addresses of its own (see :mod:`harness.snapshot`
+        for what it carries).
+
+        >>> web = fleet.provisioned(spec, lambda vps: vps.run("sudo apt-get install -y nginx"))  # doctest: +SKIP
+        """
+        check_modes(init, docker_mode)
+        image = self.image(spec, docker_mode, tuple(inner))
+        name = name or "vps1"
+        origin = f"{provision.__module__}.{provision.__qualname__}"
+        source = inspect.getsourcefile(provision)
+        paths = (*recipe, Path(source)) if source else tuple(recipe)
+        lines = (origin, image.tag, name, init, docker_mode, *salt)
+        key = recipe_key(paths, *lines)
+        tag = snapshot.tag_for(spec, name, key)
+        found = snapshot.find(self.client, tag)
+        if found is None:
+            with self.images.lock(f"snapshot-{key[:16]}", f"snapshot of {spec} provisioned by {origin}"):
+                found = snapshot.find(self.client, tag)
+                if found is None:
+                    # A provisioning that fails leaves its VPS in the fleet: the failure's report shows it.
+                    vps = self.vps(spec, name=name, init=init, docker_mode=docker_mode, image=image)
+                    provision(vps)
+                    found = vps.snapshot(key, recipe=paths, salt=lines, power_on=False)
+                    self.discard(vps)
+        return self.restore(found, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh)
 
     def _create(
         self,

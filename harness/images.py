@@ -212,7 +212,7 @@ class Images:
         image = self.local_base(spec)
         if image is not None:
             return image
-        with self._lock(f"base-{spec.id}", f"base image of {spec}"):
+        with self.lock(f"base-{spec.id}", f"base image of {spec}"):
             image = self.local_base(spec)  # another process may have made it
             if image is not None:
                 return image
@@ -289,7 +289,7 @@ class Images:
         found = None if rebuild else self._get(tag)
         if found is not None:
             return found, False
-        with self._lock(tag.replace("/", "_"), what):
+        with self.lock(tag.replace("/", "_"), what):
             found = None if rebuild else self._get(tag)  # another process may have made it meanwhile
             return (found, False) if found is not None else (build(), True)
 
@@ -479,7 +479,7 @@ class Images:
         return self.client.images.get(tag)
 
     @contextmanager
-    def _lock(self, name: str, what: str) -> Iterator[None]:
+    def lock(self, name: str, what: str) -> Iterator[None]:
         """Hold the machine-wide lock ``name``; say once when another holds it."""
         self.config.lock_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.config.lock_dir / f"{name}.lock"))
@@ -515,7 +515,7 @@ class Images:
             return None
         with self._proxy_lock:
             if self._proxy is None:
-                with self._lock("package-cache", "package cache"):
+                with self.lock("package-cache", "package cache"):
                     self._cache_user = cache.use()
                     self._unproxied.active = True
                     try:

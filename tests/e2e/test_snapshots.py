@@ -12,7 +12,8 @@ import docker.errors
 import pytest
 
 from harness import cache, labels
-from harness.fleet import Fleet
+from harness.errors import CommandFailed
+from harness.fleet import Fleet, at_once
 from harness.flows import jenkins_slave0
 from harness.flows.snapshots import provisioned
 from harness.images import SNAPSHOT, Images, recipe_key
@@ -170,3 +171,59 @@ def test_a_copy_starts_without_the_mounts_its_snapshot_had(
         if mount["Type"] == "volume":
             found = vps_engine.volumes.get(mount["Name"]).attrs["Labels"] or {}
             assert labels.SESSION in found, f"volume {mount['Name']} at {mount['Destination']} is unlabelled"
+
+
+def test_provisioned_provisions_once_and_every_call_gets_a_copy(
+    vps_fleet: Fleet, vps_engine: docker.DockerClient, spec: OsSpec, tmp_path: Path
+) -> None:
+    script = tmp_path / "provision.sh"
+    script.write_text(f"echo {uuid.uuid4().hex} > /etc/provisioned\n")
+    calls: list[str] = []
+
+    def provision(vps: Vps) -> None:
+        calls.append(vps.name)
+        vps.put(script, "/root/provision.sh")
+        vps.run("sh /root/provision.sh", sudo=True)
+
+    def made() -> set[str]:
+        return {str(vps.container.attrs["Config"]["Image"]) for vps in vps_fleet.vpses}
+
+    def remove_snapshots(tags: set[str]) -> None:
+        for tag in tags:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                vps_engine.images.remove(tag)
+
+    def copy() -> Vps:
+        return vps_fleet.provisioned(spec, provision, recipe=[script], name="web")
+
+    first, second = at_once([copy, copy])
+    snapshots = made()
+    vps_fleet.on_close(lambda: remove_snapshots(snapshots))
+    assert calls == ["web"], "two at once: one provisions, the other waits for its snapshot"
+    wanted = script.read_text().split()[1] + "\n"
+    assert first.run("hostname; cat /etc/provisioned").stdout == second.run("hostname; cat /etc/provisioned").stdout
+    assert first.run("cat /etc/provisioned").stdout == wanted
+    first.run("sudo rm /etc/provisioned")
+    assert second.run("cat /etc/provisioned").stdout == wanted, "copies share nothing"
+    assert [vps.name for vps in vps_fleet.vpses] == ["web", "web"], "the provisioned VPS itself is gone"
+
+    script.write_text("echo changed > /etc/provisioned\n")
+    third = copy()
+    snapshots |= made()
+    assert calls == ["web", "web"], "a changed recipe is provisioned again"
+    assert third.run("cat /etc/provisioned").stdout == "changed\n"
+
+
+def test_a_failed_provisioning_keeps_its_vps_for_the_report(vps_fleet: Fleet, spec: OsSpec) -> None:
+    def broken(vps: Vps) -> None:
+        vps.run("echo half-done; exit 3")
+
+    with pytest.raises(CommandFailed, match="exited 3"):
+        vps_fleet.provisioned(spec, broken, name="broken", salt=[uuid.uuid4().hex])
+    assert [vps.name for vps in vps_fleet.vpses] == ["broken"]
+    assert "half-done" in vps_fleet.vpses[0].transcript.render()
+
+
+def test_vps_factory_wants_provision_with_a_recipe(vps_factory: Callable[..., Vps], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="recipe and salt make the key .* give provision too"):
+        vps_factory(recipe=[tmp_path])
