@@ -16,6 +16,7 @@ import functools
 import inspect
 import itertools
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
@@ -67,6 +68,24 @@ def at_once(calls: Iterable[Callable[[], T]], names: Iterable[str] = ()) -> list
     if failures:
         raise SeveralFailed(failures, len(calls)) from failures[0][1]
     return [f.result() for f in futures]
+
+
+def _unwrapped(provision: Callable[..., object]) -> tuple[Callable[..., object], list[str]]:
+    """The function ``provision`` calls in the end, and what it takes from outside that function's file."""
+    outside: list[str] = []
+    function: Any = provision
+    while isinstance(function, functools.partial):
+        if function.args or function.keywords:
+            outside.append("a partial's arguments")
+        function = function.func
+    if inspect.ismethod(function):
+        outside.append(f"its object ({type(function.__self__).__name__})")
+        function = function.__func__
+    code = getattr(function, "__code__", None)
+    if code is None:
+        raise TypeError(f"provision must be a Python function or method, not {type(function).__name__}")
+    outside.extend(f"variable {name!r}" for name in code.co_freevars)
+    return function, outside
 
 
 class Fleet:
@@ -201,25 +220,37 @@ class Fleet:
     ) -> Vps:
         """A copy of a VPS of ``spec`` that ``provision(vps)`` provisioned, once per machine (a snapshot).
 
-        The first call on the machine starts a VPS (host name ``name``,
-        default ``vps1``), provisions it, snapshots it and replaces it with a
-        copy; every later one, in this process or another, an xdist worker
-        or a later run, starts a copy. The snapshot's key is the content of
-        ``recipe`` (files or folders: the scripts ``provision`` applies) and
-        of the file ``provision`` is defined in, ``provision``'s name, the VPS
-        image, the name, init and Docker mode, and ``salt``: change any and
-        the VPS is provisioned again. Processes that want the same snapshot
-        at once provision it once; the others wait for it. A copy is named
-        ``name`` and has addresses of its own (see :mod:`harness.snapshot`
-        for what it carries).
+        The first call on the machine starts a VPS named ``name`` (default:
+        ``provision``'s name), provisions it, snapshots it and replaces it
+        with a copy; every later one, in this process or another, an xdist
+        worker or a later run, starts a copy. Processes that want the same
+        snapshot at once provision it once; the others wait for it. A copy
+        has the name (and host name) the VPS had, and addresses of its own
+        (see :mod:`harness.snapshot` for what it carries).
 
-        >>> web = fleet.provisioned(spec, lambda vps: vps.run("sudo apt-get install -y nginx"))  # doctest: +SKIP
+        The snapshot's key is what decides the result, as far as the harness
+        can see it: the content of ``recipe`` (files or folders: the scripts
+        ``provision`` applies) and of the file ``provision`` is defined in,
+        ``provision``'s name, the VPS image, the name, init and Docker mode,
+        and ``salt``. Change any and the VPS is provisioned again. Values
+        ``provision`` takes from outside its file (a closure's variables, a
+        partial's arguments, a bound method's object) are not in it, so such
+        a ``provision`` needs ``salt`` naming them.
+
+        >>> web = fleet.provisioned(spec, install_nginx, recipe=[Path("install-nginx.sh")])  # doctest: +SKIP
         """
         check_modes(init, docker_mode)
+        function, outside = _unwrapped(provision)
+        origin = f"{function.__module__}.{function.__qualname__}"
+        if outside and not salt:
+            raise ValueError(
+                f"provision {origin} takes {', '.join(outside)} from outside its file, which the key of its "
+                "snapshot cannot see: give them as salt=[...] (e.g. salt=[package]), or define it at module level"
+            )
+        name = name or re.sub(r"[^a-z0-9]+", "-", function.__name__.lower()).strip("-") or "provisioned"
+        snapshot.refuse(name, docker_mode)
         image = self.image(spec, docker_mode, tuple(inner))
-        name = name or "vps1"
-        origin = f"{provision.__module__}.{provision.__qualname__}"
-        source = inspect.getsourcefile(provision)
+        source = inspect.getsourcefile(function)
         paths = (*recipe, Path(source)) if source else tuple(recipe)
         lines = (origin, image.tag, name, init, docker_mode, *salt)
         key = recipe_key(paths, *lines)

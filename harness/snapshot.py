@@ -115,6 +115,15 @@ def find(client: docker.DockerClient, tag: str) -> Snapshot | None:
     return Snapshot.of(image)
 
 
+def refuse(name: str, docker_mode: DockerMode) -> None:
+    """Raise :class:`SnapshotRefused` when a snapshot of VPS ``name`` could not carry what it made."""
+    if docker_mode == "socket":
+        raise SnapshotRefused(
+            f"VPS {name} uses the host's engine (docker='socket'): the containers it made live there, "
+            "and a snapshot cannot carry them; snapshot a VPS with docker='dind' or 'bare'"
+        )
+
+
 def take(
     vps: Vps,
     key: str,
@@ -130,11 +139,7 @@ def take(
     (:func:`harness.images.recipe_key`), so ``images ls`` can tell when the
     snapshot is no longer current. ``extra_labels`` go on the image.
     """
-    if vps.docker_mode == "socket":
-        raise SnapshotRefused(
-            f"VPS {vps.name} uses the host's engine (docker='socket'): the containers it made live there, "
-            "and a snapshot cannot carry them; snapshot a VPS with docker='dind' or 'bare'"
-        )
+    refuse(vps.name, vps.docker_mode)
     vps.container.reload()
     source = str(vps.container.attrs["Config"]["Image"])
     tag = tag_for(vps.os, vps.name, key)

@@ -11,7 +11,7 @@ import docker
 import docker.errors
 import pytest
 
-from harness import cache, labels
+from harness import cache, labels, snapshot
 from harness.errors import CommandFailed
 from harness.fleet import Fleet, at_once
 from harness.flows import jenkins_slave0
@@ -69,6 +69,27 @@ def test_a_copy_has_the_files_engine_and_host_key_but_not_the_processes(
         assert copy.run(f"docker run --rm -v data:/d {base} cat /d/v").stdout == "v\n", "inner volumes are kept"
     first.run("echo changed | sudo tee /etc/provisioned >/dev/null")
     assert second.run("cat /etc/provisioned").stdout == "provisioned\n", "copies share nothing"
+
+
+def test_an_images_bottom_layer_stays_in_the_snapshots_files(
+    vps_factory: Callable[..., Vps], snapshots: list[Snapshot]
+) -> None:
+    web = vps_factory(name="layers", docker="dind")
+    web.run("mkdir -p /tmp/l && echo in-the-layer > /tmp/l/file && tar -C /tmp/l -c file | docker import - tiny:1")
+    upper = web.run("docker image inspect -f '{{.GraphDriver.Data.UpperDir}}' tiny:1").stdout.strip()
+    layer = upper.split("/")[-2]
+    kept = f"/var/lib/vps-harness/docker-seed/snapshot-layers/{layer}"
+    snapshots.append(web.snapshot(uuid.uuid4().hex))
+    assert web.run(f"readlink {upper}", user="root").stdout == kept + "\n", "the store links to the VPS's files"
+
+    copy = vps_factory(from_snapshot=snapshots[0])
+    assert copy.run(f"readlink {upper}", user="root").stdout == kept + "\n"
+    copy.run("docker create --name probe tiny:1 x >/dev/null")
+    read = copy.run("docker cp probe:/file - | tar -xO")
+    assert read.stdout == "in-the-layer\n", "its files, read from where the image has them"
+    copy.run("docker rm probe >/dev/null && docker rmi tiny:1 >/dev/null")
+    snapshots.append(copy.snapshot(uuid.uuid4().hex))
+    assert copy.run(f"test -e {kept}", check=False).exit_status == 1, "a layer the store lost is not kept again"
 
 
 def test_images_ls_knows_snapshots_and_when_they_are_stale(
@@ -156,6 +177,8 @@ def test_a_copy_starts_without_the_mounts_its_snapshot_had(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     vps = vps_factory(name="mounted", docker="dind")
+    if vps_fleet.images.package_proxy(vps.os) is not None:  # the cache is on in this run: the VPS has its file
+        assert "Acquire::http::Proxy " in vps.run("apt-config dump").stdout
     snap = vps.snapshot(uuid.uuid4().hex)
     snapshots.append(snap)
     declared = vps_engine.images.get(snap.tag).attrs["Config"].get("Volumes") or {}
@@ -167,10 +190,10 @@ def test_a_copy_starts_without_the_mounts_its_snapshot_had(
     copy = vps_factory(from_snapshot=snap)
     assert "Acquire::http::Proxy " not in copy.run("apt-config dump").stdout, "apt goes to the archive directly"
     copy.container.reload()
-    for mount in copy.container.attrs["Mounts"]:
-        if mount["Type"] == "volume":
-            found = vps_engine.volumes.get(mount["Name"]).attrs["Labels"] or {}
-            assert labels.SESSION in found, f"volume {mount['Name']} at {mount['Destination']} is unlabelled"
+    volumes = {mount["Destination"]: mount for mount in copy.container.attrs["Mounts"] if mount["Type"] == "volume"}
+    assert list(volumes) == ["/var/lib/docker"], "its engine's own volume, and no anonymous one"
+    found = vps_engine.volumes.get(volumes["/var/lib/docker"]["Name"]).attrs["Labels"] or {}
+    assert found.get(labels.SESSION) == vps_fleet.session
 
 
 def test_provisioned_provisions_once_and_every_call_gets_a_copy(
@@ -178,50 +201,63 @@ def test_provisioned_provisions_once_and_every_call_gets_a_copy(
 ) -> None:
     script = tmp_path / "provision.sh"
     script.write_text(f"echo {uuid.uuid4().hex} > /etc/provisioned\n")
+    name = f"p{uuid.uuid4().hex[:8]}"
     calls: list[str] = []
+
+    def remove_snapshots() -> None:  # this test's, by its own name
+        for image in vps_engine.images.list(name=snapshot.REPOSITORY):
+            if any(tag.startswith(f"{snapshot.REPOSITORY}:{spec.id}-{name}-") for tag in image.tags):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    vps_engine.images.remove(image.id)
+
+    vps_fleet.on_close(remove_snapshots)
 
     def provision(vps: Vps) -> None:
         calls.append(vps.name)
         vps.put(script, "/root/provision.sh")
         vps.run("sh /root/provision.sh", sudo=True)
 
-    def made() -> set[str]:
-        return {str(vps.container.attrs["Config"]["Image"]) for vps in vps_fleet.vpses}
+    with pytest.raises(ValueError, match=r"takes variable 'calls', variable 'script' from outside its file"):
+        vps_fleet.provisioned(spec, provision, recipe=[script], name=name)
+    assert not vps_fleet.vpses, "refused before anything started"
 
-    def remove_snapshots(tags: set[str]) -> None:
-        for tag in tags:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                vps_engine.images.remove(tag)
-
-    def copy() -> Vps:
-        return vps_fleet.provisioned(spec, provision, recipe=[script], name="web")
+    def copy() -> Vps:  # salt: this test's script, named in recipe, is all the closure brings in
+        return vps_fleet.provisioned(spec, provision, recipe=[script], name=name, salt=["one script"])
 
     first, second = at_once([copy, copy])
-    snapshots = made()
-    vps_fleet.on_close(lambda: remove_snapshots(snapshots))
-    assert calls == ["web"], "two at once: one provisions, the other waits for its snapshot"
+    assert calls == [name], "two at once: one provisions, the other waits for its snapshot"
     wanted = script.read_text().split()[1] + "\n"
-    assert first.run("hostname; cat /etc/provisioned").stdout == second.run("hostname; cat /etc/provisioned").stdout
-    assert first.run("cat /etc/provisioned").stdout == wanted
+    assert first.run("hostname; cat /etc/provisioned").stdout == f"{name}\n{wanted}"
+    assert second.run("hostname; cat /etc/provisioned").stdout == f"{name}\n{wanted}"
     first.run("sudo rm /etc/provisioned")
     assert second.run("cat /etc/provisioned").stdout == wanted, "copies share nothing"
-    assert [vps.name for vps in vps_fleet.vpses] == ["web", "web"], "the provisioned VPS itself is gone"
+    assert [vps.name for vps in vps_fleet.vpses] == [name, name], "the provisioned VPS itself is gone"
 
     script.write_text("echo changed > /etc/provisioned\n")
     third = copy()
-    snapshots |= made()
-    assert calls == ["web", "web"], "a changed recipe is provisioned again"
+    assert calls == [name, name], "a changed recipe is provisioned again"
     assert third.run("cat /etc/provisioned").stdout == "changed\n"
+
+
+def test_provisioned_refuses_a_socket_vps_before_starting_it(vps_fleet: Fleet, spec: OsSpec) -> None:
+    with pytest.raises(SnapshotRefused, match="VPS install uses the host's engine"):
+        vps_fleet.provisioned(spec, install, docker_mode="socket")
+    assert not vps_fleet.vpses
+
+
+def install(vps: Vps) -> None:
+    """A provisioning at module level: nothing from outside this file, so no salt."""
+    vps.run("true")
 
 
 def test_a_failed_provisioning_keeps_its_vps_for_the_report(vps_fleet: Fleet, spec: OsSpec) -> None:
     def broken(vps: Vps) -> None:
-        vps.run("echo half-done; exit 3")
+        vps.run("echo half-done >&2; exit 3")
 
     with pytest.raises(CommandFailed, match="exited 3"):
-        vps_fleet.provisioned(spec, broken, name="broken", salt=[uuid.uuid4().hex])
-    assert [vps.name for vps in vps_fleet.vpses] == ["broken"]
-    assert "half-done" in vps_fleet.vpses[0].transcript.render()
+        vps_fleet.provisioned(spec, broken, salt=[uuid.uuid4().hex])
+    assert [vps.name for vps in vps_fleet.vpses] == ["broken"], "named after its provisioning"
+    assert "half-done" in vps_fleet.vpses[0].transcript.render(), "its report shows what it said"
 
 
 def test_vps_factory_wants_provision_with_a_recipe(vps_factory: Callable[..., Vps], tmp_path: Path) -> None:
