@@ -11,7 +11,13 @@ Medians of ``--runs`` runs in one process, interleaved with their baselines:
     at once (``Fleet.start``): against three plain VPSes started one after
     another (the least three servers cost, one by one);
 (c) three plain VPSes started at once, against one VPS: what starting a
-    world's VPSes concurrently buys on this machine's cores.
+    world's VPSes concurrently buys on this machine's cores;
+(d) the same without the harness, the floor: three ``docker run -d`` of the
+    VPS image with an OpenSSH client polling ``true`` in each (as
+    ``vps_bench`` times one), at once, against one: what the engine and
+    three boots cost at once here, whatever starts them;
+(e) three VPSes at once against (d)'s three floors at once: what the
+    harness adds to a concurrent start.
 
     python bench/dind_bench.py [--os debian:12] [--runs 10] [--check]
 
@@ -24,12 +30,15 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from vps_bench import Line, bench_fleet, bench_parser, report
+from vps_bench import Floor, Line, bench_fleet, bench_parser, report
 
+from harness import labels
 from harness.engine import docker_client
 from harness.fleet import Fleet
 from harness.images import Images, VpsImage
@@ -44,6 +53,8 @@ WORLD_RATIO = 2.0
 #: The issue's bound for three VPSes at once against one. Starts are CPU-bound: on 2 cores
 #: three systemd boots at once took 1.3-1.5 s against 0.55 s for one (ratio ~2.5).
 AT_ONCE_RATIO = 3.0
+#: Three VPSes at once against three floors at once: the harness's own share of a concurrent start.
+OVER_FLOOR_RATIO = 1.25
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -115,16 +126,44 @@ def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
     return Line("three-host world", ours, theirs, target, WORLD_RATIO, "s")
 
 
-def bench_at_once(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
-    def three() -> None:
-        for vps in fleet.start(*({"spec": spec, "name": name} for name in ("one", "two", "three"))):
-            vps.run("true")
+def start_three(fleet: Fleet, spec: OsSpec) -> None:
+    """Three plain VPSes started at once, each to its first ``run("true")``."""
+    for vps in fleet.start(*({"spec": spec, "name": name} for name in ("one", "two", "three"))):
+        vps.run("true")
 
+
+def bench_at_once(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
     def one() -> None:
         fleet.vps(spec, name="one").run("true")
 
-    ours, theirs = interleaved(runs, lambda: closing(fleet, three), lambda: closing(fleet, one))
+    ours, theirs = interleaved(
+        runs, lambda: closing(fleet, lambda: start_three(fleet, spec)), lambda: closing(fleet, one)
+    )
     return Line("three VPSes at once", ours, theirs, None, AT_ONCE_RATIO, "s")
+
+
+def bench_floor_at_once(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> list[Line]:
+    floor = Floor(images.vps(spec).tag, "systemd", fleet.identity.key_file, labels.owner_labels(fleet.session))
+
+    def floors(count: int) -> float:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            cids = [cid for _, cid in pool.map(lambda _: floor.ready(), range(count))]
+        seconds = time.monotonic() - started
+        subprocess.run(["docker", "rm", "-f", "-v", *cids], check=True, capture_output=True)
+        return seconds
+
+    three_floors, one_floor, ours = [], [], []
+    for _ in range(runs):  # interleaved, so drift on the machine hits all alike
+        three_floors.append(floors(3))
+        one_floor.append(floors(1))
+        ours.append(closing(fleet, lambda: start_three(fleet, spec)))
+        print(".", end="", file=sys.stderr, flush=True)
+    floor_three = statistics.median(three_floors)
+    return [
+        Line("three floors at once", floor_three, statistics.median(one_floor), None, AT_ONCE_RATIO, "s"),
+        Line("three VPSes vs floors", statistics.median(ours), floor_three, None, OVER_FLOOR_RATIO, "s"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_dind(fleet, images, args.os, args.runs),
             bench_world(fleet, args.os, args.runs),
             bench_at_once(fleet, args.os, args.runs),
+            *bench_floor_at_once(fleet, images, args.os, args.runs),
         ]
     title = f"vps-harness dind bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)"
     return report(title, lines, args.check)
