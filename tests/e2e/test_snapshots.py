@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import tarfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -75,12 +77,24 @@ def test_an_images_bottom_layer_stays_in_the_snapshots_files(
     vps_factory: Callable[..., Vps], snapshots: list[Snapshot]
 ) -> None:
     web = vps_factory(name="layers", docker="dind")
-    web.run("mkdir -p /tmp/l && echo in-the-layer > /tmp/l/file && tar -C /tmp/l -c file | docker import - tiny:1")
+    # A file and a device node (as a debootstrapped base's /dev has), in an image of one layer.
+    web.run("mkdir /tmp/l && echo in-the-layer > /tmp/l/file && mknod /tmp/l/null c 1 3", user="root")
+    web.run("tar -C /tmp/l -c file null | docker import - tiny:1", user="root")
+    # And one with a whiteout's device (0/0), which the VPS's own overlay would read as its own.
+    # (The VPS's own overlay refuses to make one: the engine makes it from the tar, on its volume.)
+    whiteout = io.BytesIO()
+    gone = tarfile.TarInfo("gone")
+    gone.type, gone.devmajor, gone.devminor = tarfile.CHRTYPE, 0, 0
+    with tarfile.open(fileobj=whiteout, mode="w") as tar:
+        tar.addfile(gone)
+    web.run("docker import - white:1 >/dev/null", stdin=[whiteout.getvalue()])
     upper = web.run("docker image inspect -f '{{.GraphDriver.Data.UpperDir}}' tiny:1").stdout.strip()
+    white = web.run("docker image inspect -f '{{.GraphDriver.Data.UpperDir}}' white:1").stdout.strip()
     layer = upper.split("/")[-2]
     kept = f"/var/lib/vps-harness/docker-seed/snapshot-layers/{layer}"
     snapshots.append(web.snapshot(uuid.uuid4().hex))
     assert web.run(f"readlink {upper}", user="root").stdout == kept + "\n", "the store links to the VPS's files"
+    assert web.run(f"test -d {white} && ! test -L {white}", user="root", check=False).ok, "a whiteout stays in the tar"
 
     copy = vps_factory(from_snapshot=snapshots[0])
     assert copy.run(f"readlink {upper}", user="root").stdout == kept + "\n"
