@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docker import DockerClient
@@ -182,31 +183,19 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
                 from_snapshot, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh
             )
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
+        wanted: dict[str, Any] = {
+            "name": name,
+            "init": init or default_init,
+            "docker_mode": docker or default_docker,
+            "networks": networks,
+            "aliases": aliases,
+            "publish_ssh": publish_ssh,
+            "inner": inner,
+        }
         try:
             if provision is not None:
-                return _vps_fleet.provisioned(
-                    spec,
-                    provision,
-                    recipe=recipe,
-                    salt=salt,
-                    name=name,
-                    init=init or default_init,
-                    docker_mode=docker or default_docker,
-                    inner=inner,
-                    networks=networks,
-                    aliases=aliases,
-                    publish_ssh=publish_ssh,
-                )
-            return _vps_fleet.vps(
-                spec,
-                name=name,
-                init=init or default_init,
-                docker_mode=docker or default_docker,
-                networks=networks,
-                aliases=aliases,
-                publish_ssh=publish_ssh,
-                inner=inner,
-            )
+                return _vps_fleet.provisioned(spec, provision, recipe=recipe, salt=salt, **wanted)
+            return _vps_fleet.vps(spec, **wanted)
         except ImageUnavailable as e:
             if spec.can_bootstrap:
                 raise
