@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import docker
 import docker.errors
@@ -35,3 +36,22 @@ def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:200]
+
+
+_cgroup_versions: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def cgroup_version(client: docker.DockerClient) -> int:
+    """The cgroup version the engine runs its containers on (``docker info``'s CgroupVersion), asked once per engine.
+
+    Engines before 20.10 do not say; they ran on cgroup v1 only.
+    """
+    where = str(client.api.base_url)
+    with _lock:
+        known = _cgroup_versions.get(where)
+    if known is None:
+        known = 2 if str(client.info().get("CgroupVersion", "1")) == "2" else 1
+        with _lock:
+            _cgroup_versions[where] = known
+    return known

@@ -294,7 +294,6 @@ class Fleet:
             networks=networks,
             aliases=aliases,
             publish_ssh=publish_ssh,
-            progress=self.progress,
             addresses=addresses,
             image_host_key=image_host_key,
             apt_proxy=self.images.package_proxy(image.spec),

@@ -22,6 +22,8 @@ NAME = f"{PREFIX}.name"
 INIT = f"{PREFIX}.init"
 #: On VPS containers: its Docker mode (none, dind, socket).
 DOCKER = f"{PREFIX}.docker"
+#: On systemd VPS containers: the cgroup version of the engine it was started on (``1`` or ``2``).
+CGROUP = f"{PREFIX}.cgroup"
 
 #: On the VPSes and network of a world made by ``vps-harness world up``: its name.
 WORLD = f"{PREFIX}.world"

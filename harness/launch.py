@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +22,7 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 from docker.types import Mount
 
-from harness import cache, labels, privilege
+from harness import cache, engine, labels, privilege
 from harness.errors import HarnessError
 from harness.images import VpsImage
 from harness.ssh import KeyPair
@@ -37,9 +36,10 @@ DOCKER_MODES = ("none", "dind", "bare", "socket")
 #: The modes whose VPS runs an engine of its own (DinD's privileges, /var/lib/docker on a volume).
 OWN_ENGINE = ("dind", "bare")
 
-#: PID 1 of each init mode; the image's own CMD is systemd.
+#: PID 1 of each init mode; the image's own CMD is systemd. ``vps-init``
+#: readies /sys/fs/cgroup for the engine's cgroup version, then execs systemd.
 INIT_COMMANDS: dict[str, list[str]] = {
-    "systemd": ["/sbin/init"],
+    "systemd": ["/usr/local/sbin/vps-init"],
     "sshd": ["/usr/local/sbin/vps-sshd"],
 }
 #: Label holding the host's public key, so any client can pin it.
@@ -49,24 +49,56 @@ HOST_KEY_LABEL = f"{labels.PREFIX}.host-key"
 SECRETS_MOUNT = "/run/vps-harness"
 
 
-def run_options(init: Init) -> dict[str, Any]:
-    """docker-py ``containers.create`` options for a VPS with ``init`` as PID 1.
+def run_options(init: Init, cgroup_version: int = 1) -> dict[str, Any]:
+    """docker-py ``containers.create`` options for a VPS with ``init`` as PID 1,
+    on an engine whose containers run on cgroup ``cgroup_version``.
 
     systemd needs the capabilities of a real machine (every one but
     CAP_SYS_RESOURCE, which hosts like ours withhold, so ``--privileged``
-    fails), no seccomp filter, its cgroup tree writable, and /run on tmpfs.
-    It also gets a terminal as its console, which systemd (and journald,
-    configured by the image) writes to: ``docker logs`` becomes the serial
-    console of a real server.
+    fails), no seccomp filter and no AppArmor profile (Docker's
+    ``docker-default`` denies every ``mount``, and systemd mounts: its
+    cgroups, the namespaces of units with ``PrivateTmp=``; moby
+    profiles/apparmor/template.go), a writable cgroup tree, and /run on
+    tmpfs. It also gets a terminal as its console, which systemd (and
+    journald, configured by the image) writes to: ``docker logs`` becomes the
+    serial console of a real server.
+
+    The cgroup tree, per engine (both measured on this machine, the v2 one
+    with ``scripts/cgroup2-engine`` and nsdelegate on):
+
+    - cgroup v1: the host's tree bound read-write, in the host's cgroup
+      namespace (the v1 default); systemd puts its units under
+      ``/docker/<id>``.
+    - cgroup v2: a private cgroup namespace (the v2 default, and kind's
+      ``--cgroupns=private``) and no bind: Docker mounts the VPS's own subtree
+      at /sys/fs/cgroup, read-only unless ``--privileged``, and ``vps-init``
+      remounts it writable. Each VPS sees only its own subtree, so two VPSes
+      share nothing and ``systemctl kill`` in one cannot reach the other. The
+      other recipe in use (Molecule's ``cgroupns_mode: host``,
+      kitchen-dokken's ``cgroupns_host``, with the rw bind) also boots, PID 1
+      in ``/docker/<id>/init.scope``, but every VPS sees, and can write, every
+      other VPS's cgroups and the host's; and a systemd that mounts cgroup2
+      from the host's cgroup namespace resets the whole machine's cgroup2
+      flags (nsdelegate; kernel/cgroup/cgroup.c). The binding of today's v1
+      options on v2 is what fails there: with nsdelegate, systemd cannot
+      create ``/init.scope`` at the host tree's root; without it, every VPS's
+      systemd shares that root.
 
     Mounts are ``mounts``, as ``docker run --mount`` (and ``-v``) makes
     them: only in the container's host config. docker-py's ``volumes`` also
     declares each target a volume of the container's config, which ``docker
     commit`` keeps: a snapshot's copy would get an unlabelled anonymous
     volume wherever it lacks a mount its snapshot had.
+
+    >>> run_options("systemd", cgroup_version=2)["cgroupns"]
+    'private'
+    >>> [m["Target"] for m in run_options("systemd", cgroup_version=1)["mounts"]]
+    ['/sys/fs/cgroup']
     """
     if init not in INIT_COMMANDS:
         raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
+    if cgroup_version not in (1, 2):
+        raise ValueError(f"cgroup_version={cgroup_version!r} is not 1 or 2")
     options: dict[str, Any] = {
         "command": INIT_COMMANDS[init],
         "tmpfs": {"/run": "rw,nosuid,nodev,mode=755", "/run/lock": "rw,nosuid,nodev,noexec"},
@@ -75,11 +107,14 @@ def run_options(init: Init) -> dict[str, Any]:
         options.update(
             cap_add=["ALL"],
             cap_drop=["SYS_RESOURCE"],
-            security_opt=["seccomp=unconfined"],
-            mounts=[Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind")],
+            security_opt=["seccomp=unconfined", "apparmor=unconfined", "label=disable"],
             tty=True,
             environment={"TERM": "dumb"},
         )
+        if cgroup_version == 1:
+            options["mounts"] = [Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind")]
+        else:
+            options["cgroupns"] = "private"
     return options
 
 
@@ -152,7 +187,6 @@ def launch(
     networks: tuple[Network, ...] = (),
     aliases: tuple[str, ...] = (),
     publish_ssh: bool = True,
-    progress: Callable[[str], None] = lambda message: None,
     addresses: dict[str, str] | None = None,
     image_host_key: str | None = None,
     apt_proxy: str | None = None,
@@ -173,7 +207,8 @@ def launch(
     host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
     public_host_key = image_host_key or (host_key.public if host_key else "")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
-    options = run_options(init)
+    cgroup = engine.cgroup_version(client)
+    options = run_options(init, cgroup)
     mounts: list[Mount] = options.setdefault("mounts", [])
     mounts.append(Mount(SECRETS_MOUNT, str(secrets), type="bind", read_only=True))
     vps_labels = {
@@ -182,6 +217,7 @@ def launch(
         labels.NAME: name,
         labels.INIT: init,
         labels.DOCKER: docker_mode,
+        labels.CGROUP: str(cgroup),
         labels.SECRETS: str(secrets),
         HOST_KEY_LABEL: public_host_key,
     }
@@ -216,8 +252,7 @@ def launch(
             networks,
             [name, *aliases],
             addresses or {},
-            privileged=docker_mode in OWN_ENGINE,
-            progress=progress,
+            own_engine=docker_mode in OWN_ENGINE,
         )
     except BaseException:
         for volume in volumes:
@@ -238,30 +273,22 @@ def _create_and_start(
     aliases: list[str],
     addresses: dict[str, str],
     *,
-    privileged: bool,
-    progress: Callable[[str], None],
+    own_engine: bool,
 ) -> Container:
     """Create and start a container, removed again if it cannot start.
 
-    With ``privileged`` (DinD), ask for ``--privileged`` first and, once the
-    engine refuses it, for the fallback set (remembered per engine).
+    With ``own_engine`` (DinD, bare), the privileges of :data:`privilege.OWN_ENGINE`.
     """
-    while True:
-        if privileged:
-            for option in ("cap_add", "cap_drop", "security_opt", "privileged", privilege.HOST_CONFIG):
-                create.pop(option, None)
-            create.update(privilege.options(client))
-        container = privilege.create(client, tag, create)
-        try:
-            for network in more_networks:
-                network.connect(container, aliases=aliases, ipv4_address=addresses.get(str(network.name)))
-            container.start()
-        except BaseException as e:
-            container.remove(force=True, v=True)
-            if privileged and create.get("privileged") and privilege.is_refusal(e):
-                privilege.record(client, False, progress)
-                continue
-            raise
-        if privileged:
-            privilege.record(client, bool(create.get("privileged")), progress)
-        return container
+    if own_engine:
+        for option in ("cap_add", "cap_drop", "security_opt", "privileged"):
+            create.pop(option, None)
+        create.update(privilege.OWN_ENGINE)
+    container = privilege.create(client, tag, create)
+    try:
+        for network in more_networks:
+            network.connect(container, aliases=aliases, ipv4_address=addresses.get(str(network.name)))
+        container.start()
+    except BaseException:
+        container.remove(force=True, v=True)
+        raise
+    return container

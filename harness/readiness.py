@@ -7,8 +7,10 @@ fails at once when the container has exited, with its last console lines.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
+from harness import engine
 from harness.errors import VpsNotReady
 from harness.waiting import wait_for
 
@@ -63,9 +65,24 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
         vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
     if vps.docker_mode == "dind" and vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status != 0:
         raise VpsNotReady(
-            f"the Docker engine inside VPS {vps.name} never answered `docker info`; "
+            f"the Docker engine inside VPS {vps.name} never answered `docker info`{_cgroup_hint(vps)}; "
             f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
         )
+
+
+def _cgroup_hint(vps: Vps) -> str:
+    """Why an inner engine cannot run here, where that is known: Docker before 20.10 knows cgroup v1 only, and
+    on a cgroup-v2 engine's host every controller is cgroup2's (none is left for a v1 mount)."""
+    if engine.cgroup_version(vps.client) != 2:
+        return ""
+    said = vps.session().run("PATH=/usr/sbin:/usr/bin:/sbin:/bin dockerd --version", timeout=10).stdout
+    found = re.search(r"version (\d+)\.(\d+)", said)
+    if found and (int(found[1]), int(found[2])) < (20, 10):
+        return (
+            f": its Docker {found[1]}.{found[2]} knows cgroup v1 only, and this engine runs cgroup v2 "
+            "(Docker supports it from 20.10); run docker='dind' for this OS on a cgroup-v1 engine"
+        )
+    return ""
 
 
 def _booted(state: str) -> str | None:

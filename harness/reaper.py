@@ -83,7 +83,18 @@ def remove_container(container: Container) -> bool:
     start-up sweeps of one killed run's leftovers): the engine answers the
     later one 409 "removal of container ... is already in progress", which
     means the same as gone.
+
+    A systemd VPS on a cgroup-v2 engine first releases what it holds outside
+    its own cgroup (``vps-init release``: the cgroup a systemd older than
+    233 got in the machine's named systemd hierarchy), so nothing of it
+    outlives it in the host's cgroup tree. A stopped one released it as it
+    stopped (a systemd-shutdown hook); one that was killed leaves an empty
+    cgroup, which the next such VPS's start sweeps.
     """
+    found = container.labels
+    if found.get(labels.CGROUP) == "2" and found.get(labels.INIT) == "systemd":
+        with contextlib.suppress(docker.errors.APIError):
+            container.exec_run(["/usr/local/sbin/vps-init", "release"])
     try:
         container.remove(force=True, v=True)
     except docker.errors.NotFound:

@@ -30,6 +30,11 @@ install -D -m 0644 /usr/local/lib/vps-harness/sshd-unit.conf \
 systemctl disable "$SSH_UNIT.socket" 2>/dev/null || true
 systemctl enable "$SSH_UNIT.service"
 
+# systemd older than 233 keeps a cgroup of the machine's named systemd
+# hierarchy on cgroup-v2 engines (vps-init): released when the VPS stops.
+# Through /lib, which is /usr/lib on merged-/usr releases.
+install -D -m 0755 /usr/local/lib/vps-harness/shutdown-release /lib/systemd/system-shutdown/vps-harness-release
+
 # Installed, not started: Docker-in-Docker mode lists docker.service in
 # /run/vps-harness/units, which this generator enables at boot.
 install -D -m 0755 /usr/local/lib/vps-harness/units-generator /etc/systemd/system-generators/vps-harness-units
