@@ -42,7 +42,14 @@ def _images_build(args: argparse.Namespace) -> int:
 
 
 def _images_ls(args: argparse.Namespace) -> int:
-    rows = Images(docker_client()).ls()
+    rows = [
+        row
+        for row in Images(docker_client()).ls()
+        if (row.current or not args.current) and (not args.kind or row.kind in args.kind)
+    ]
+    if args.quiet:
+        print("\n".join(row.tag for row in rows))
+        return 0
     print(f"{'SPEC':<14} {'KIND':<5} {'TAG':<52} {'SIZE':>8} {'AGE':>7}  CURRENT")
     for row in rows:
         print(
@@ -224,7 +231,13 @@ def parser() -> argparse.ArgumentParser:
         help="run the VPS image's build even when its tag exists (the engine's layer cache still applies)",
     )
     build.set_defaults(run=_images_build)
-    images.add_parser("ls", help="this project's images: spec, tag, size, age").set_defaults(run=_images_ls)
+    images_ls = images.add_parser("ls", help="this project's images: spec, tag, size, age")
+    images_ls.add_argument("--current", action="store_true", help="only those the current recipes use")
+    images_ls.add_argument(
+        "--kind", action="append", metavar="KIND", help="only this kind (base, vps, dind, inner, snapshot); repeatable"
+    )
+    images_ls.add_argument("-q", "--quiet", action="store_true", help="print their tags only, one a line")
+    images_ls.set_defaults(run=_images_ls)
     images.add_parser("prune", help="remove this project's images the current recipes do not use").set_defaults(
         run=_images_prune
     )
