@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vps_bench import Floor, Line, bench_fleet, bench_parser, report
 
-from harness import labels
+from harness import engine, labels
 from harness.engine import docker_client
 from harness.fleet import Fleet
 from harness.images import Images, VpsImage
@@ -143,7 +143,13 @@ def bench_at_once(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
 
 
 def bench_floor_at_once(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> list[Line]:
-    floor = Floor(images.vps(spec).tag, "systemd", fleet.identity.key_file, labels.owner_labels(fleet.session))
+    floor = Floor(
+        images.vps(spec).tag,
+        "systemd",
+        fleet.identity.key_file,
+        labels.owner_labels(fleet.session),
+        engine.cgroup_version(fleet.client),
+    )
 
     def floors(count: int) -> float:
         started = time.monotonic()

@@ -34,7 +34,7 @@ from typing import Any
 
 import docker
 
-from harness import labels
+from harness import engine, labels
 from harness.engine import docker_client
 from harness.fleet import Fleet
 from harness.identity import Identity
@@ -69,6 +69,8 @@ def cli_flags(options: dict[str, Any]) -> tuple[list[str], list[str]]:
     for mount in options.pop("mounts", []):
         readonly = ",readonly" if mount.get("ReadOnly") else ""
         flags += ["--mount", f"type={mount['Type']},source={mount['Source']},target={mount['Target']}{readonly}"]
+    if "cgroupns" in options:
+        flags += ["--cgroupns", options.pop("cgroupns")]
     if options.pop("tty", False):
         flags.append("-t")
     for name, value in options.pop("environment", {}).items():
@@ -86,9 +88,11 @@ class Floor:
     init: Init
     key_file: Path
     owner: dict[str, str]
+    #: The engine's (harness.engine.cgroup_version): the same run options the harness would give.
+    cgroup_version: int = 1
 
     def ready(self) -> tuple[float, str]:
-        flags, command = cli_flags(run_options(self.init))
+        flags, command = cli_flags(run_options(self.init, self.cgroup_version))
         for name, value in self.owner.items():
             flags += ["--label", f"{name}={value}"]
         authorized = f"{self.key_file}.pub:/etc/ssh/authorized_keys/{USER}:ro"
@@ -295,7 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[Line] = []
     with bench_fleet(client, images) as fleet:
         for init in inits:
-            floor = Floor(image.tag, init, fleet.identity.key_file, labels.owner_labels(fleet.session))
+            floor = Floor(
+                image.tag,
+                init,
+                fleet.identity.key_file,
+                labels.owner_labels(fleet.session),
+                engine.cgroup_version(fleet.client),
+            )
             lines.append(bench_ready(fleet, floor, args.os, init, args.runs))
         lines.append(bench_run(fleet, args.os, args.runs))
         if args.os.package_family == "apt":

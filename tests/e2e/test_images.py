@@ -14,6 +14,7 @@ import docker
 import pytest
 
 import vps_images
+from harness import engine
 from harness.images import Images
 from harness.launch import run_options
 from harness.spec import OsSpec
@@ -93,7 +94,10 @@ def test_vps_image_boots_systemd_to_running_with_sshd(
 ) -> None:
     image = vps_images.vps(spec)
     container = vps_images.client.containers.run(
-        image.tag, detach=True, labels=session_labels, **run_options("systemd")
+        image.tag,
+        detach=True,
+        labels=session_labels,
+        **run_options("systemd", engine.cgroup_version(vps_images.client)),
     )
     try:
         deadline = time.monotonic() + 60
