@@ -9,10 +9,11 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from docker.models.containers import Container
 
-from harness import labels
+from harness import archive, labels
 from harness.config import HarnessConfig
 from harness.engine import docker_client
 from harness.errors import HarnessError
@@ -56,6 +57,26 @@ def _images_ls(args: argparse.Namespace) -> int:
             f"{row.spec:<14} {row.kind:<5} {row.tag:<52} {row.size / 1e6:>6.0f}MB "
             f"{_age(time.time() - row.created):>7}  {'yes' if row.current else 'no'}"
         )
+    return 0
+
+
+def _images_key(args: argparse.Namespace) -> int:
+    print(archive.key(parse_specs(args.specs)))
+    return 0
+
+
+def _images_save(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    directory = Path(args.directory)
+    tags = archive.save(Images(docker_client()), directory)
+    print(f"saved {len(tags)} image(s) to {directory / archive.ARCHIVE} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _images_load(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    tags = archive.load(docker_client(), Path(args.directory))
+    print(f"loaded {len(tags)} image(s) in {time.monotonic() - started:.1f} s: {', '.join(tags)}")
     return 0
 
 
@@ -238,6 +259,19 @@ def parser() -> argparse.ArgumentParser:
     )
     images_ls.add_argument("-q", "--quiet", action="store_true", help="print their tags only, one a line")
     images_ls.set_defaults(run=_images_ls)
+    images_key = images.add_parser(
+        "key", help="a cache key for the images of SPECs: it changes whenever they would be made differently"
+    )
+    images_key.add_argument("specs", nargs="+", metavar="SPEC")
+    images_key.set_defaults(run=_images_key)
+    images_save = images.add_parser(
+        "save", help="every current image but snapshots, into one archive in DIRECTORY (for a CI cache)"
+    )
+    images_save.add_argument("directory", metavar="DIRECTORY")
+    images_save.set_defaults(run=_images_save)
+    images_load = images.add_parser("load", help="load the archive `images save` wrote in DIRECTORY: same tags")
+    images_load.add_argument("directory", metavar="DIRECTORY")
+    images_load.set_defaults(run=_images_load)
     images.add_parser("prune", help="remove this project's images the current recipes do not use").set_defaults(
         run=_images_prune
     )
