@@ -1,6 +1,9 @@
 """Write the OS x check table of `make matrix` into README.md, from one junit XML per OS.
 
-    python scripts/matrix_table.py DIR README.md
+    python scripts/matrix_table.py DIR README.md [NAME]
+
+NAME (default ``matrix``) names the markers the table goes between: ``<!-- NAME:start -->``,
+``<!-- NAME:end -->`` (``matrix-cgroup2`` for the cgroup-v2 engine's table).
 """
 
 from __future__ import annotations
@@ -9,8 +12,6 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-
-START, END = "<!-- matrix:start -->", "<!-- matrix:end -->"
 
 
 def outcome(case: ET.Element, notes: list[str]) -> str:
@@ -34,7 +35,8 @@ def note(message: str, notes: list[str]) -> int:
     return notes.index(text) + 1
 
 
-def main(directory: str, readme: str) -> int:
+def main(directory: str, readme: str, name: str = "matrix") -> int:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     results: dict[str, dict[str, str]] = {}
     checks: list[str] = []
     notes: list[str] = []
@@ -55,12 +57,12 @@ def main(directory: str, readme: str) -> int:
     if notes:
         lines += [""] + [f"[{number}] {text}  " for number, text in enumerate(notes, 1)]
     text = Path(readme).read_text()
-    if START not in text or END not in text:
-        print(f"matrix_table: {readme} has no {START} ... {END} markers", file=sys.stderr)
+    if start not in text or end not in text:
+        print(f"matrix_table: {readme} has no {start} ... {end} markers", file=sys.stderr)
         return 1
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    Path(readme).write_text(f"{head}{START}\n" + "\n".join(lines) + f"\n{END}{tail}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    Path(readme).write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
     failed = sum(cell.startswith(("FAIL", "ERROR")) for spec in results.values() for cell in spec.values())
     print(f"matrix_table: {len(checks)} checks on {len(results)} OSes, {failed} failed")
     return 1 if failed else 0
