@@ -153,9 +153,12 @@ def test_a_copy_cannot_also_be_given_an_os(vps_factory: Callable[..., Vps], spec
 
 
 def test_a_world_copy_is_pristine_and_keeps_its_addresses(vps_fleet: Fleet, spec: OsSpec) -> None:
+    # A flow name of this test's own: its world's slots are this test's alone. Under the flow's own name,
+    # another xdist worker's jenkins-slave0 test may take the slot the first world freed, and the second
+    # world is then a copy on the next slot, whose snapshots have that slot's addresses.
     def world() -> jenkins_slave0.JenkinsSlave0:
         with images_or_skip(spec):
-            return provisioned(jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0")
+            return provisioned(jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0-copies")
 
     first = world()
     addresses = {name: vps.ip_on(first.network) for name, vps in first.hosts.items()}
