@@ -60,11 +60,18 @@ def save(images: Images, directory: Path) -> list[str]:
     api = images.client.api
     # GET /images/get?names=...: one tar for all (docker save A B), which docker-py has no call for.
     response = api._get(api._url("/images/get"), params={"names": tags}, stream=True)
-    api._raise_for_status(response)
     partial = directory / f"{ARCHIVE}.partial"
-    with partial.open("wb") as out:
-        for chunk in response.iter_content(chunk_size=1 << 20):
-            out.write(chunk)
+    try:
+        api._raise_for_status(response)
+        with partial.open("wb") as out:
+            # As docker-py's get_image reads it: without the socket's read timeout.
+            for chunk in api._stream_raw_result(response, 1 << 20, False):
+                out.write(chunk)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        response.close()
     partial.replace(directory / ARCHIVE)
     return tags
 
@@ -76,4 +83,4 @@ def load(client: docker.DockerClient, directory: Path) -> list[str]:
         raise HarnessError(f"no image archive at {archive}: make one with `vps-harness images save {directory}`")
     with archive.open("rb") as data:
         loaded = client.images.load(data)
-    return sorted(tag for image in loaded for tag in image.tags)
+    return sorted({tag for image in loaded for tag in image.tags})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +119,46 @@ def run_options(init: Init, cgroup_version: int = 1) -> dict[str, Any]:
     return options
 
 
+#: Makes the machine's named systemd hierarchy and a cgroup in it that keeps it
+#: alive unmounted (a v1 hierarchy with a child cgroup outlives its mounts).
+#: Not ``vps-*``: vps-init's sweep leaves it.
+_NAMED_HIERARCHY = (
+    'd=$(mktemp -d) && mount -t cgroup -o none,name=systemd cgroup "$d" '
+    '&& mkdir -p "$d/keeper.vps-harness" && umount "$d" && rmdir "$d"'
+)
+_named_made: set[str] = set()
+_named_lock = threading.Lock()
+
+
+def named_systemd_hierarchy(client: docker.DockerClient, image: str, owner_labels: dict[str, str]) -> None:
+    """Make sure a cgroup-v2 engine's machine has a named ``systemd`` hierarchy (once per engine and process).
+
+    vps-init gives a systemd older than 233 (Ubuntu 16.04's 229) a cgroup in
+    it, and only the host's cgroup namespace may create a hierarchy
+    (kernel/cgroup/cgroup-v1.c, ``cgroup1_root_to_use``: -EPERM from any
+    other), which a VPS is never in on cgroup v2. So a short-lived, labelled
+    container of ``image`` in the host's cgroup namespace mounts it, which
+    creates it if it is not there. Where that fails (a kernel booted with
+    ``cgroup_no_v1=named``), newer systemd needs nothing, and an older one's
+    VPS stops with vps-init's error in its logs.
+    """
+    where = str(client.api.base_url)
+    with _named_lock:
+        if where in _named_made:
+            return
+        with contextlib.suppress(docker.errors.APIError, docker.errors.ContainerError):
+            client.containers.run(
+                image,
+                ["sh", "-c", _NAMED_HIERARCHY],
+                cgroupns="host",
+                cap_add=["SYS_ADMIN"],
+                security_opt=["apparmor=unconfined", "label=disable"],
+                labels=owner_labels,
+                remove=True,
+            )
+        _named_made.add(where)
+
+
 def stage_secrets(directory: Path, host_key: KeyPair | None, client_key: KeyPair, units: tuple[str, ...] = ()) -> None:
     """Write a VPS's host key and who may log in, for a read-only bind mount.
 
@@ -209,6 +250,8 @@ def launch(
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
     cgroup = engine.cgroup_version(client)
     options = run_options(init, cgroup)
+    if cgroup == 2 and init == "systemd":
+        named_systemd_hierarchy(client, image.tag, owner_labels)
     mounts: list[Mount] = options.setdefault("mounts", [])
     mounts.append(Mount(SECRETS_MOUNT, str(secrets), type="bind", read_only=True))
     vps_labels = {

@@ -3,6 +3,8 @@ host's cgroup trees, which fails it."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from harness import labels
 from harness.cache import SESSION as PACKAGE_CACHE
 from harness.engine import docker_client
+from harness.errors import EngineUnavailable
 
 _TIMES = pytest.StashKey[Path]()
 _REPORT = pytest.StashKey[list[str]]()
@@ -25,7 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     where = worker["soak_times"] if worker else Path(tempfile.mkdtemp(prefix="vps-harness-soak-")) / "times"
     config.stash[_TIMES] = Path(where)
     if not worker:  # what another run on this engine has now is not this run's to answer for
-        config.stash[_BEFORE] = set(_labelled())
+        with contextlib.suppress(EngineUnavailable):  # no engine: every test says so itself
+            config.stash[_BEFORE] = set(_labelled())
 
 
 def pytest_configure_node(node: Any) -> None:
@@ -45,8 +49,9 @@ def ready_times(pytestconfig: pytest.Config) -> Path:
 
 
 def _labelled() -> list[str]:
-    """Every labelled container, network and volume but the package cache's, and every VPS cgroup the host
-    mounts in a named systemd hierarchy."""
+    """Every labelled container, network and volume but the package cache's, and every VPS cgroup at the top of
+    a named systemd hierarchy the host mounts (this machine's; a VPS's own cgroup is there on cgroup-v2
+    engines, where the harness runs a VPS in its own cgroup namespace; a pure cgroup-v2 host mounts none)."""
     client = docker_client()
     found = [
         f"container {c.name}"
@@ -68,7 +73,9 @@ def _labelled() -> list[str]:
 
 
 def _leftovers(config: pytest.Config) -> list[str]:
-    before = config.stash.get(_BEFORE, set())
+    if _BEFORE not in config.stash:
+        return []
+    before = config.stash[_BEFORE]
     return [thing for thing in _labelled() if thing not in before]
 
 
@@ -77,6 +84,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     times_file = session.config.stash[_TIMES]
     times = sorted(float(line) for line in times_file.read_text().split()) if times_file.exists() else []
+    shutil.rmtree(times_file.parent, ignore_errors=True)
     report = []
     if times:
         cuts = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
