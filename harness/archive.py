@@ -51,11 +51,27 @@ def key(specs: Iterable[OsSpec]) -> str:
     return f"vps-harness-images-{digest.hexdigest()[:24]}"
 
 
-def save(images: Images, directory: Path) -> list[str]:
-    """Write every current image of :data:`KINDS` into ``directory/ARCHIVE`` (layers shared once); their tags."""
-    tags = [row.tag for row in images.ls() if row.current and row.kind in KINDS and row.tag != "<none>"]
+def save(images: Images, directory: Path, specs: Iterable[OsSpec] = (), kinds: Iterable[str] = KINDS) -> list[str]:
+    """Write the current images of ``kinds`` (of ``specs``; all when none) into ``directory/ARCHIVE``; their tags.
+
+    Layers the images share are written once.
+    """
+    kinds = tuple(kinds)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise HarnessError(f"no image kind {', '.join(unknown)} in an archive: the kinds are {', '.join(KINDS)}")
+    wanted = {str(spec) for spec in specs}
+    tags = [
+        row.tag
+        for row in images.ls()
+        if row.current and row.kind in kinds and row.tag != "<none>" and (not wanted or row.spec in wanted)
+    ]
     if not tags:
-        raise HarnessError("no current vps-harness image to save: build them first (vps-harness images build SPEC)")
+        which = f" of {', '.join(sorted(wanted))}" if wanted else ""
+        raise HarnessError(
+            f"no current vps-harness image{which} ({', '.join(kinds)}) to save: "
+            "build them first (vps-harness images build SPEC)"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     api = images.client.api
     # GET /images/get?names=...: one tar for all (docker save A B), which docker-py has no call for.

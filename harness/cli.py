@@ -68,7 +68,8 @@ def _images_key(args: argparse.Namespace) -> int:
 def _images_save(args: argparse.Namespace) -> int:
     started = time.monotonic()
     directory = Path(args.directory)
-    tags = archive.save(Images(docker_client()), directory)
+    specs = parse_specs(args.specs) if args.specs else ()  # a bad value stops here, before the engine is asked
+    tags = archive.save(Images(docker_client()), directory, specs, args.kind or archive.KINDS)
     print(f"saved {len(tags)} image(s) to {directory / archive.ARCHIVE} in {time.monotonic() - started:.1f} s")
     return 0
 
@@ -268,6 +269,14 @@ def parser() -> argparse.ArgumentParser:
         "save", help="every current image but snapshots, into one archive in DIRECTORY (for a CI cache)"
     )
     images_save.add_argument("directory", metavar="DIRECTORY")
+    images_save.add_argument("specs", nargs="*", metavar="SPEC", help="only the images of these OSes (default: all)")
+    images_save.add_argument(
+        "--kind",
+        action="append",
+        choices=archive.KINDS,
+        metavar="KIND",
+        help=f"only this kind ({', '.join(archive.KINDS)}); repeatable",
+    )
     images_save.set_defaults(run=_images_save)
     images_load = images.add_parser("load", help="load the archive `images save` wrote in DIRECTORY: same tags")
     images_load.add_argument("directory", metavar="DIRECTORY")

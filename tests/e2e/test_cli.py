@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -213,3 +215,20 @@ def test_world_refuses_what_it_does_not_know_in_one_sentence(tmp_path: Path) -> 
     )
     missing = cli("world", "down", "jenkins-slave0", cache=tmp_path, check=False)
     assert missing.returncode == 1 and "no world named 'jenkins-slave0' is up; there are none" in missing.stderr
+
+
+def test_images_save_keeps_what_it_is_asked_for_and_load_brings_the_same_tags(
+    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
+) -> None:
+    base = vps_engine.images.get(f"vps-harness/base:{spec.id}")
+    saved = cli("images", "save", str(tmp_path / "cache"), str(spec), "--kind", "base", cache=tmp_path)
+    assert re.fullmatch(rf"saved 1 image\(s\) to {tmp_path}/cache/vps-harness-images.tar in [\d.]+ s\n", saved.stdout)
+    with tarfile.open(tmp_path / "cache" / "vps-harness-images.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert [entry["RepoTags"] for entry in manifest] == [[f"vps-harness/base:{spec.id}"]]
+    loaded = cli("images", "load", str(tmp_path / "cache"), cache=tmp_path)
+    assert re.fullmatch(rf"loaded 1 image\(s\) in [\d.]+ s: vps-harness/base:{spec.id}\n", loaded.stdout)
+    assert vps_engine.images.get(f"vps-harness/base:{spec.id}").id == base.id, "the same image, not a copy"
+    unknown = cli("images", "save", str(tmp_path / "other"), "--kind", "snapshot", cache=tmp_path, check=False)
+    assert unknown.returncode == 2 and "invalid choice: 'snapshot'" in unknown.stderr
+    assert not (tmp_path / "other").exists(), "a refused save writes nothing"
