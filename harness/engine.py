@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
+from dataclasses import dataclass
 
 import docker
 import docker.errors
@@ -38,20 +40,55 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-_cgroup_versions: dict[str, int] = {}
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the harness must know of an engine to choose a VPS's run options (``docker info``)."""
+
+    #: The cgroup version its containers run on.
+    cgroup_version: int
+    #: Its release (``ServerVersion``), as numbers: (20, 10, 24); () when it does not say one.
+    version: tuple[int, ...]
+
+    @property
+    def all_caps_are_its_own(self) -> bool:
+        """Whether ``--cap-add ALL`` (and ``--privileged``) means the capabilities the engine holds.
+
+        From Docker 23 on (moby PR #42933, ``oci/caps`` ``initCaps``) ALL is the
+        daemon's own effective set, and naming a capability outside that set,
+        even in ``--cap-drop``, is refused ("capability not supported by your
+        kernel or not available in the current environment"), as Docker 26
+        and 29 inside a VPS refuse CAP_SYS_RESOURCE. Before, ALL was every
+        capability the kernel knows, and runc failed to apply the ones the host
+        withholds ("unable to apply caps"). An engine that names no release
+        of the kind (Podman's API, a development build) is taken as a new one.
+        """
+        return not self.version or self.version[0] >= 23
+
+
+_facts: dict[str, EngineFacts] = {}
 _lock = threading.Lock()
 
 
-def cgroup_version(client: docker.DockerClient) -> int:
-    """The cgroup version the engine runs its containers on (``docker info``'s CgroupVersion), asked once per engine.
+def facts(client: docker.DockerClient) -> EngineFacts:
+    """The engine's :class:`EngineFacts`, asked once per engine (its ``docker info``).
 
-    Engines before 20.10 do not say; they ran on cgroup v1 only.
+    Engines before 20.10 do not say their cgroup version; they ran on cgroup v1 only.
     """
     where = str(client.api.base_url)
     with _lock:
-        known = _cgroup_versions.get(where)
+        known = _facts.get(where)
     if known is None:
-        known = 2 if str(client.info().get("CgroupVersion", "1")) == "2" else 1
+        info = client.info()
+        release = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", str(info.get("ServerVersion", "")))
+        known = EngineFacts(
+            cgroup_version=2 if str(info.get("CgroupVersion", "1")) == "2" else 1,
+            version=tuple(int(part) for part in release.groups() if part is not None) if release else (),
+        )
         with _lock:
-            _cgroup_versions[where] = known
+            _facts[where] = known
     return known
+
+
+def cgroup_version(client: docker.DockerClient) -> int:
+    """The cgroup version the engine runs its containers on (``docker info``'s CgroupVersion), asked once."""
+    return facts(client).cgroup_version

@@ -50,13 +50,18 @@ HOST_KEY_LABEL = f"{labels.PREFIX}.host-key"
 SECRETS_MOUNT = "/run/vps-harness"
 
 
-def run_options(init: Init, cgroup_version: int = 1) -> dict[str, Any]:
+def run_options(init: Init, cgroup_version: int = 1, all_caps_are_its_own: bool = False) -> dict[str, Any]:
     """docker-py ``containers.create`` options for a VPS with ``init`` as PID 1,
-    on an engine whose containers run on cgroup ``cgroup_version``.
+    on an engine whose containers run on cgroup ``cgroup_version`` and whose
+    ``--cap-add ALL`` is the capabilities it holds (``all_caps_are_its_own``:
+    :attr:`EngineFacts.all_caps_are_its_own <harness.engine.EngineFacts.all_caps_are_its_own>`).
 
-    systemd needs the capabilities of a real machine (every one but
-    CAP_SYS_RESOURCE, which hosts like ours withhold, so ``--privileged``
-    fails), no seccomp filter and no AppArmor profile (Docker's
+    systemd needs the capabilities of a real machine: every one the engine
+    can give. Docker from 23 on gives exactly those for ALL (and refuses a
+    ``--cap-drop`` of one it lacks: Docker 26 and 29 inside a VPS). Docker
+    before 23 means every capability the kernel knows, and hosts like ours
+    withhold CAP_SYS_RESOURCE (so ``--privileged`` fails too): there ALL
+    comes without CAP_SYS_RESOURCE. It also needs no seccomp filter and no AppArmor profile (Docker's
     ``docker-default`` denies every ``mount``, and systemd mounts: its
     cgroups, the namespaces of units with ``PrivateTmp=``; moby
     profiles/apparmor/template.go), a writable cgroup tree, and /run on
@@ -95,6 +100,7 @@ def run_options(init: Init, cgroup_version: int = 1) -> dict[str, Any]:
     'private'
     >>> [m["Target"] for m in run_options("systemd", cgroup_version=1)["mounts"]]
     ['/sys/fs/cgroup']
+    >>> run_options("systemd", all_caps_are_its_own=True).get("cap_drop")
     """
     if init not in INIT_COMMANDS:
         raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
@@ -107,11 +113,12 @@ def run_options(init: Init, cgroup_version: int = 1) -> dict[str, Any]:
     if init == "systemd":
         options.update(
             cap_add=["ALL"],
-            cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined", "apparmor=unconfined", "label=disable"],
             tty=True,
             environment={"TERM": "dumb"},
         )
+        if not all_caps_are_its_own:
+            options["cap_drop"] = ["SYS_RESOURCE"]
         if cgroup_version == 1:
             options["mounts"] = [Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind")]
         else:
@@ -248,8 +255,9 @@ def launch(
     host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
     public_host_key = image_host_key or (host_key.public if host_key else "")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
-    cgroup = engine.cgroup_version(client)
-    options = run_options(init, cgroup)
+    facts = engine.facts(client)
+    cgroup = facts.cgroup_version
+    options = run_options(init, cgroup, facts.all_caps_are_its_own)
     if cgroup == 2 and init == "systemd":
         named_systemd_hierarchy(client, image.tag, owner_labels)
     mounts: list[Mount] = options.setdefault("mounts", [])

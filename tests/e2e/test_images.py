@@ -97,7 +97,11 @@ def test_vps_image_boots_systemd_to_running_with_sshd(
         image.tag,
         detach=True,
         labels=session_labels,
-        **run_options("systemd", engine.cgroup_version(vps_images.client)),
+        **run_options(
+            "systemd",
+            engine.cgroup_version(vps_images.client),
+            engine.facts(vps_images.client).all_caps_are_its_own,
+        ),
     )
     try:
         deadline = time.monotonic() + 60

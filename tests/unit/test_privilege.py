@@ -63,6 +63,28 @@ def test_the_cgroup_version_is_the_engines_answer_asked_once(info: dict[str, Any
     assert client.asked == 1
 
 
+@pytest.mark.parametrize(
+    ("server_version", "version", "own"),
+    [("20.10.24+dfsg1", (20, 10, 24), False), ("26.1.5+dfsg1", (26, 1, 5), True), ("29.1.3", (29, 1, 3), True),
+     ("22.06.0-beta.0", (22, 6, 0), False), ("dev", (), True)],
+)  # fmt: skip
+def test_what_all_capabilities_mean_follows_the_engines_release(
+    server_version: str, version: tuple[int, ...], own: bool
+) -> None:
+    client = FakeClient({"ServerVersion": server_version}, base_url=f"unix:///fake-{server_version}.sock")
+    facts = engine.facts(client)  # type: ignore[arg-type]
+    assert (facts.version, facts.all_caps_are_its_own) == (version, own)
+
+
+def test_systemd_gets_every_capability_the_engine_can_give() -> None:
+    """Docker before 23 would name CAP_SYS_RESOURCE in ALL, which hosts like ours withhold; from 23 on ALL is what
+    the engine holds, and a --cap-drop of a capability it lacks is refused (Docker 26 and 29 inside a VPS)."""
+    old = run_options("systemd", all_caps_are_its_own=False)
+    assert (old["cap_add"], old["cap_drop"]) == (["ALL"], ["SYS_RESOURCE"])
+    new = run_options("systemd", all_caps_are_its_own=True)
+    assert new["cap_add"] == ["ALL"] and "cap_drop" not in new
+
+
 def test_systemd_on_cgroup_v1_binds_the_hosts_tree_in_the_hosts_namespace() -> None:
     options = run_options("systemd", cgroup_version=1)
     assert [(m["Source"], m["Target"], m["Type"]) for m in options["mounts"]] == [
