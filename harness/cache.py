@@ -96,7 +96,10 @@ def ensure(
             container = _running(client, name)  # another run (another lock directory) started it meanwhile
             if container is None:
                 raise
-    address = container.attrs["NetworkSettings"]["IPAddress"]
+    # Per network: Docker 29 no longer gives the top-level NetworkSettings.IPAddress
+    # (deprecated since API 1.21; measured with Docker 29.1 inside an ubuntu:24.04 VPS).
+    networks = container.attrs["NetworkSettings"]["Networks"]
+    address = (networks.get("bridge") or next(iter(networks.values())))["IPAddress"]
     url = f"http://{address}:{PORT}"
     _wait_answers(container, url)
     return url
