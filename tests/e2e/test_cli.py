@@ -90,7 +90,7 @@ def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
     spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
 ) -> None:
     name = f"t{uuid.uuid4().hex[:8]}"
-    volume = f"vps-harness-{name}-docker"
+    volumes = [f"vps-harness-{name}-docker", f"vps-harness-{name}-containerd"]
     up = cli("up", str(spec), "--name", name, "--docker", "dind", cache=tmp_path)
     assert f"VPS {name} ({spec}, init=systemd, docker=dind) is up" in up.stdout
     try:
@@ -98,10 +98,15 @@ def test_up_with_its_own_docker_engine_and_down_removes_its_volume(
         assert row.split()[3] == "dind"
         inner = cli("ssh", name, "docker images --format '{{.Repository}}:{{.Tag}}'", cache=tmp_path).stdout
         assert spec.registry_ref in inner.split()
-        assert vps_engine.volumes.get(volume).attrs["Labels"][labels.SESSION] == "cli"
+        container = vps_engine.containers.get(f"vps-harness-{name}")
+        mounted = {m["Destination"]: m.get("Name") for m in container.attrs["Mounts"]}
+        assert [mounted["/var/lib/docker"], mounted["/var/lib/containerd"]] == volumes, "each engine store on a volume"
+        for volume in volumes:
+            assert vps_engine.volumes.get(volume).attrs["Labels"][labels.SESSION] == "cli"
     finally:
         cli("down", name, cache=tmp_path)
-    assert not vps_engine.volumes.list(filters={"name": volume})
+    for volume in volumes:
+        assert not vps_engine.volumes.list(filters={"name": volume})
     socket = cli("up", str(spec), "--docker", "socket", cache=tmp_path, check=False)
     assert socket.returncode == 2 and "invalid choice: 'socket' (choose from 'none', 'dind', 'bare')" in socket.stderr
 

@@ -113,13 +113,19 @@ def test_dind_engine_lives_on_a_labelled_volume_removed_with_the_vps(
     vps_factory: Callable[..., Vps], vps_engine: docker.DockerClient
 ) -> None:
     vps = vps_factory(docker="dind")
-    (volume,) = vps.volumes
-    assert labels.SESSION in volume.attrs["Labels"]
-    assert vps.run("findmnt -n -o TARGET /var/lib/docker").stdout.strip() == "/var/lib/docker"
+    assert [volume.name for volume in vps.volumes] == [
+        f"{vps.container.name}-docker",
+        f"{vps.container.name}-containerd",
+    ], "Docker's store and containerd's each on a volume"
+    for volume in vps.volumes:
+        assert labels.SESSION in volume.attrs["Labels"]
+    for store in ("/var/lib/docker", "/var/lib/containerd"):
+        assert vps.run(f"findmnt -n -o TARGET {store}").stdout.strip() == store
     assert "docker.service" in vps.run("systemctl list-units --state=running --no-legend docker.service").stdout
     vps.remove()
-    with pytest.raises(docker.errors.NotFound):
-        vps_engine.volumes.get(volume.name)
+    for volume in vps.volumes:
+        with pytest.raises(docker.errors.NotFound):
+            vps_engine.volumes.get(volume.name)
 
 
 def test_an_inner_engine_that_fails_or_dies_is_in_the_error_and_the_report(
