@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup host test test-cgroup2 soak unit demo bench lint matrix clean
+.PHONY: setup host test test-cgroup2 test-engines soak unit demo bench lint matrix clean
 
 ## setup: a Docker engine that answers, bootstrap tools, and the virtualenv
 setup: host $(STAMP)
@@ -34,6 +34,10 @@ test: setup
 ## test-cgroup2: the vps, cgroup, one DinD and the jenkins-slave0 hardened tests on an isolated cgroup-v2 engine with nsdelegate (scripts/cgroup2-engine; root)
 test-cgroup2: setup
 	BIN=$(BIN) scripts/test-cgroup2 $(PYTEST_ARGS)
+
+## test-engines: the harness installed inside a Docker 26 (debian:13) and a Docker 29 (ubuntu:24.04) DinD VPS passes its vps and snapshot tests against that VPS's own engine (engines/)
+test-engines: setup
+	$(BIN)/pytest -n 2 -p no:cacheprovider --vps=debian:13,ubuntu:24.04 engines $(PYTEST_ARGS)
 
 ## soak: 200 VPS starts at -n 4 (both suite OSes, systemd and sshd, some DinD) on this engine, then on the cgroup-v2 engine: 0 failures, 0 leftovers, the ready times
 soak: setup
@@ -63,8 +67,8 @@ matrix: setup
 
 ## lint: ruff, mypy, shellcheck on every shell script shipped (scripts/shell-scripts), actionlint on the workflows
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests vps_images bench soak
-	$(BIN)/ruff format --check harness tests vps_images bench soak
+	$(BIN)/ruff check harness tests vps_images bench soak engines
+	$(BIN)/ruff format --check harness tests vps_images bench soak engines
 	$(BIN)/mypy
 	scripts/shell-scripts $(abspath $(BIN))/shellcheck
 	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows
