@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,8 +29,8 @@ import docker
 
 import vps_images
 from harness.errors import HarnessError
-from harness.images import Images, files_hash
-from harness.spec import OsSpec
+from harness.images import Images, files_hash, reference
+from harness.spec import OsSpec, parse_spec
 
 #: The image kinds an archive holds.
 KINDS = ("base", "vps", "bare", "dind", "inner")
@@ -54,18 +55,24 @@ def key(specs: Iterable[OsSpec]) -> str:
 def save(images: Images, directory: Path, specs: Iterable[OsSpec] = (), kinds: Iterable[str] = KINDS) -> list[str]:
     """Write the current images of ``kinds`` (of ``specs``; all when none) into ``directory/ARCHIVE``; their tags.
 
-    Layers the images share are written once.
+    An OS's base is the one its images are built on: the registry's
+    (``debian:12``, pulled, which carries no label of ours) where the engine
+    has it, else the bootstrapped ``vps-harness/base:...``. Layers the images
+    share are written once.
     """
     kinds = tuple(kinds)
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise HarnessError(f"no image kind {', '.join(unknown)} in an archive: the kinds are {', '.join(KINDS)}")
+    rows = [row for row in images.ls() if row.current and row.tag != "<none>"]
     wanted = {str(spec) for spec in specs}
-    tags = [
-        row.tag
-        for row in images.ls()
-        if row.current and row.kind in kinds and row.tag != "<none>" and (not wanted or row.spec in wanted)
-    ]
+    tags = [row.tag for row in rows if row.kind in kinds and row.kind != "base" and (not wanted or row.spec in wanted)]
+    if "base" in kinds:
+        for spec in sorted(wanted or {row.spec for row in rows}):
+            with contextlib.suppress(ValueError):  # a label no spec of this release reads
+                base = images.local_base(parse_spec(spec))
+                if base is not None:
+                    tags.append(reference(base))
     if not tags:
         which = f" of {', '.join(sorted(wanted))}" if wanted else ""
         raise HarnessError(

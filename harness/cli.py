@@ -266,7 +266,8 @@ def parser() -> argparse.ArgumentParser:
     images_key.add_argument("specs", nargs="+", metavar="SPEC")
     images_key.set_defaults(run=_images_key)
     images_save = images.add_parser(
-        "save", help="every current image but snapshots, into one archive in DIRECTORY (for a CI cache)"
+        "save",
+        help="the current images but snapshots (of each SPEC; default all), into one archive in DIRECTORY (a CI cache)",
     )
     images_save.add_argument("directory", metavar="DIRECTORY")
     images_save.add_argument("specs", nargs="*", metavar="SPEC", help="only the images of these OSes (default: all)")
@@ -332,7 +333,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    # SPECs after an option (`images save DIR --kind base debian:12`): argparse
+    # leaves a `nargs="*"` positional behind once an option came between, and
+    # its parse_intermixed_args takes no subcommands.
+    args, extra = top.parse_known_args(argv)
+    if extra:
+        if not isinstance(getattr(args, "specs", None), list) or any(word.startswith("-") for word in extra):
+            top.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.specs.extend(extra)
     try:
         return int(args.run(args))
     except HarnessError as e:

@@ -19,6 +19,7 @@ from harness.fleet import Fleet
 from harness.flows.deploy_daemon import DAEMON_IMAGE, DAEMON_RECIPE
 from harness.flows.jenkins_slave0 import inner_images
 from harness.flows.world import REGISTRY_RECIPE
+from harness.images import Images, reference
 from harness.spec import OsSpec
 from tests.e2e.environment import sweeping_apart
 
@@ -223,17 +224,18 @@ def test_world_refuses_what_it_does_not_know_in_one_sentence(tmp_path: Path) -> 
 
 
 def test_images_save_keeps_what_it_is_asked_for_and_load_brings_the_same_tags(
-    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient
+    spec: OsSpec, tmp_path: Path, vps_engine: docker.DockerClient, vps_images: Images
 ) -> None:
-    base = vps_engine.images.get(f"vps-harness/base:{spec.id}")
-    saved = cli("images", "save", str(tmp_path / "cache"), str(spec), "--kind", "base", cache=tmp_path)
+    base = vps_images.base(spec)  # the registry's where one answers, else bootstrapped
+    tag = reference(base)
+    saved = cli("images", "save", str(tmp_path / "cache"), "--kind", "base", str(spec), cache=tmp_path)
     assert re.fullmatch(rf"saved 1 image\(s\) to {tmp_path}/cache/vps-harness-images.tar in [\d.]+ s\n", saved.stdout)
     with tarfile.open(tmp_path / "cache" / "vps-harness-images.tar") as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-    assert [entry["RepoTags"] for entry in manifest] == [[f"vps-harness/base:{spec.id}"]]
+    assert [entry["RepoTags"] for entry in manifest] == [[tag]]
     loaded = cli("images", "load", str(tmp_path / "cache"), cache=tmp_path)
-    assert re.fullmatch(rf"loaded 1 image\(s\) in [\d.]+ s: vps-harness/base:{spec.id}\n", loaded.stdout)
-    assert vps_engine.images.get(f"vps-harness/base:{spec.id}").id == base.id, "the same image, not a copy"
+    assert re.fullmatch(rf"loaded 1 image\(s\) in [\d.]+ s: {re.escape(tag)}\n", loaded.stdout)
+    assert vps_engine.images.get(tag).id == base.id, "the same image, not a copy"
     unknown = cli("images", "save", str(tmp_path / "other"), "--kind", "snapshot", cache=tmp_path, check=False)
     assert unknown.returncode == 2 and "invalid choice: 'snapshot'" in unknown.stderr
     assert not (tmp_path / "other").exists(), "a refused save writes nothing"

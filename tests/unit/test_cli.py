@@ -18,3 +18,15 @@ def test_no_engine_is_one_sentence(capsys: pytest.CaptureFixture[str], monkeypat
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "no Docker engine answers at unix:///nonexistent/docker.sock" in err
+
+
+def test_specs_may_follow_an_option_and_anything_else_left_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # A bad SPEC after --kind is still read as a SPEC: refused by name, before the engine is asked.
+    assert main(["images", "save", "/nonexistent/d", "--kind", "base", "debian:12", "ubuntu:15.10"]) == 1
+    assert "'ubuntu:15.10'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["images", "save", "/nonexistent/d", "--kind", "base", "debian:12", "--bogus"])
+    assert refused.value.code == 2 and "unrecognized arguments: debian:12 --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["images", "ls", "extra"])
+    assert "unrecognized arguments: extra" in capsys.readouterr().err
