@@ -148,7 +148,7 @@ def bench_floor_at_once(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -
         "systemd",
         fleet.identity.key_file,
         labels.owner_labels(fleet.session),
-        engine.cgroup_version(fleet.client),
+        engine.facts(fleet.client),
     )
 
     def floors(count: int) -> float:

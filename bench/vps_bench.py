@@ -35,7 +35,7 @@ from typing import Any
 import docker
 
 from harness import engine, labels
-from harness.engine import docker_client
+from harness.engine import EngineFacts, docker_client
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
@@ -88,11 +88,11 @@ class Floor:
     init: Init
     key_file: Path
     owner: dict[str, str]
-    #: The engine's (harness.engine.cgroup_version): the same run options the harness would give.
-    cgroup_version: int = 1
+    #: The engine's (harness.engine.facts): the same run options the harness would give.
+    facts: EngineFacts
 
     def ready(self) -> tuple[float, str]:
-        flags, command = cli_flags(run_options(self.init, self.cgroup_version))
+        flags, command = cli_flags(run_options(self.init, self.facts.cgroup_version, self.facts.all_caps_are_its_own))
         for name, value in self.owner.items():
             flags += ["--label", f"{name}={value}"]
         authorized = f"{self.key_file}.pub:/etc/ssh/authorized_keys/{USER}:ro"
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 init,
                 fleet.identity.key_file,
                 labels.owner_labels(fleet.session),
-                engine.cgroup_version(fleet.client),
+                engine.facts(fleet.client),
             )
             lines.append(bench_ready(fleet, floor, args.os, init, args.runs))
         lines.append(bench_run(fleet, args.os, args.runs))

@@ -60,7 +60,8 @@ class EngineFacts:
         and 29 inside a VPS refuse CAP_SYS_RESOURCE. Before, ALL was every
         capability the kernel knows, and runc failed to apply the ones the host
         withholds ("unable to apply caps"). An engine that names no release
-        of the kind (Podman's API, a development build) is taken as a new one.
+        (a development build) is taken as a new one; Podman's API names its own
+        (4.x, 5.x), read as older than 23: untested here.
         """
         return not self.version or self.version[0] >= 23
 
@@ -69,12 +70,20 @@ _facts: dict[str, EngineFacts] = {}
 _lock = threading.Lock()
 
 
+def engine_key(client: docker.DockerClient) -> str:
+    """Which engine ``client`` talks to, for what is asked once per engine: its URL, and its socket's path
+    (docker-py names every unix socket ``http+docker://localhost``)."""
+    where = str(client.api.base_url)
+    adapter = client.api.get_adapter(where) if where.startswith("http+docker://") else None
+    return f"{where} {getattr(adapter, 'socket_path', '')}".strip()
+
+
 def facts(client: docker.DockerClient) -> EngineFacts:
     """The engine's :class:`EngineFacts`, asked once per engine (its ``docker info``).
 
     Engines before 20.10 do not say their cgroup version; they ran on cgroup v1 only.
     """
-    where = str(client.api.base_url)
+    where = engine_key(client)
     with _lock:
         known = _facts.get(where)
     if known is None:

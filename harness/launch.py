@@ -155,7 +155,7 @@ def named_systemd_hierarchy(client: docker.DockerClient, image: str, owner_label
     ``cgroup_no_v1=named``), newer systemd needs nothing, and an older one's
     VPS stops with vps-init's error in its logs.
     """
-    where = str(client.api.base_url)
+    where = engine.engine_key(client)
     with _named_lock:
         if where in _named_made:
             return
