@@ -11,7 +11,9 @@ image, which boots from those files.
 What a copy has, and what it does not:
 
 - the snapshot's files, users, packages and configuration; its own engine's
-  images, containers and volumes (``/var/lib/docker``, captured);
+  images, containers and volumes (``/var/lib/docker``, captured). An engine
+  on containerd's image store keeps its images in /var/lib/containerd
+  instead, which is not captured: its VPS is refused;
 - the snapshot's host name and **host key**: every copy presents the key the
   snapshot had, so known_hosts lines written during provisioning still hold;
 - **not running processes**: a copy boots. Services enabled at boot start;
@@ -124,6 +126,25 @@ def refuse(name: str, docker_mode: DockerMode) -> None:
         )
 
 
+def _refuse_containerd_store(vps: Vps) -> None:
+    """Raise :class:`SnapshotRefused` when the VPS's own engine keeps its images in containerd's image store.
+
+    That store lives in /var/lib/containerd, a volume (:data:`harness.launch.ENGINE_STORES`) that a snapshot
+    does not carry, while the containers and volumes ``vps-docker-seed snapshot`` keeps would name its images.
+    """
+    said = vps.run(
+        "command -v docker >/dev/null && docker info -f '{{json .DriverStatus}}' 2>/dev/null || true",
+        user="root",
+        check=False,
+    ).stdout
+    if "io.containerd.snapshotter" in said:
+        raise SnapshotRefused(
+            f"VPS {vps.name}'s engine keeps its images in containerd's image store (/var/lib/containerd), "
+            "which a snapshot does not carry; snapshot it with its engine on overlay2 (no containerd-snapshotter "
+            "feature in /etc/docker/daemon.json)"
+        )
+
+
 def take(
     vps: Vps,
     key: str,
@@ -140,6 +161,8 @@ def take(
     snapshot is no longer current. ``extra_labels`` go on the image.
     """
     refuse(vps.name, vps.docker_mode)
+    if vps.docker_mode in OWN_ENGINE:
+        _refuse_containerd_store(vps)
     vps.container.reload()
     source = str(vps.container.attrs["Config"]["Image"])
     tag = tag_for(vps.os, vps.name, key)
