@@ -22,7 +22,7 @@ from harness.images import SNAPSHOT, Images, recipe_key
 from harness.launch import SECRETS_MOUNT
 from harness.reaper import remove_labelled
 from harness.snapshot import Snapshot, SnapshotRefused
-from harness.spec import OsSpec
+from harness.spec import SUPPORTED, OsSpec
 from harness.vps import Vps
 from tests.e2e.environment import images_or_skip
 
@@ -152,10 +152,15 @@ def test_a_copy_cannot_also_be_given_an_os(vps_factory: Callable[..., Vps], spec
         vps_factory(from_snapshot=fake, os=str(spec))
 
 
-def test_a_world_copy_is_pristine_and_keeps_its_addresses(vps_fleet: Fleet, spec: OsSpec) -> None:
-    # A flow name of this test's own: its world's slots are this test's alone. Under the flow's own name,
-    # another xdist worker's jenkins-slave0 test may take the slot the first world freed, and the second
-    # world is then a copy on the next slot, whose snapshots have that slot's addresses.
+def test_a_world_copy_is_pristine_and_keeps_its_addresses(
+    vps_fleet: Fleet, spec: OsSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One slot of this test's own per OS: a world's slot is a /24 locked machine-wide, and another xdist
+    # worker's world (of any flow whose slots overlap, or this test's other OS) may take the slot the first
+    # world freed, or hold the one it would have had; the second world is then a copy on another slot,
+    # whose snapshots have that slot's addresses. With one slot, the second world waits for it.
+    monkeypatch.setenv("VPS_HARNESS_WORLD_SUBNETS", f"10.214.{SUPPORTED.index(spec)}.0/24")
+
     def world() -> jenkins_slave0.JenkinsSlave0:
         with images_or_skip(spec):
             return provisioned(jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0-copies")
