@@ -41,6 +41,7 @@ from docker.models.containers import Container
 
 import vps_images
 from harness import labels
+from harness.engine import bridge_address
 from harness.errors import HarnessError
 from harness.reaper import remove_container
 from harness.spec import parse_spec
@@ -96,11 +97,7 @@ def ensure(
             container = _running(client, name)  # another run (another lock directory) started it meanwhile
             if container is None:
                 raise
-    # Per network: Docker 29 no longer gives the top-level NetworkSettings.IPAddress
-    # (deprecated since API 1.21; measured with Docker 29.1 inside an ubuntu:24.04 VPS).
-    networks = container.attrs["NetworkSettings"]["Networks"]
-    address = (networks.get("bridge") or next(iter(networks.values())))["IPAddress"]
-    url = f"http://{address}:{PORT}"
+    url = f"http://{bridge_address(container)}:{PORT}"
     _wait_answers(container, url)
     return url
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 import requests.exceptions
+from docker.models.containers import Container
 
 from harness.config import HarnessConfig
 from harness.errors import EngineUnavailable
@@ -33,6 +34,16 @@ def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
             "start one (scripts/setup-host does it on Debian/Ubuntu as root) and try again"
         ) from e
     return client
+
+
+def bridge_address(container: Container) -> str:
+    """A container's address on the engine's default bridge (else its first network), as of its last reload.
+
+    Per network: Docker 29 no longer gives the top-level ``NetworkSettings.IPAddress``
+    (deprecated since API 1.21; measured with Docker 29.1 inside an ubuntu:24.04 VPS).
+    """
+    networks = container.attrs["NetworkSettings"]["Networks"]
+    return str((networks.get("bridge") or next(iter(networks.values())))["IPAddress"])
 
 
 def _first_line(error: BaseException) -> str:

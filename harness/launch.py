@@ -67,8 +67,8 @@ def run_options(init: Init, cgroup_version: int = 1, all_caps_are_its_own: bool 
     ``--cap-drop`` of one it lacks: Docker 26 and 29 inside a VPS). Docker
     before 23 means every capability the kernel knows, and hosts like ours
     withhold CAP_SYS_RESOURCE (so ``--privileged`` fails too): there ALL
-    comes without CAP_SYS_RESOURCE. It also needs no seccomp filter and no AppArmor profile (Docker's
-    ``docker-default`` denies every ``mount``, and systemd mounts: its
+    comes without CAP_SYS_RESOURCE. It also needs no seccomp filter and no
+    AppArmor profile (Docker's ``docker-default`` denies every ``mount``, and systemd mounts: its
     cgroups, the namespaces of units with ``PrivateTmp=``; moby
     profiles/apparmor/template.go), a writable cgroup tree, and /run on
     tmpfs. It also gets a terminal as its console, which systemd (and

@@ -32,6 +32,7 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 
 from harness import dind, labels, readiness, report, snapshot
+from harness.engine import bridge_address
 from harness.errors import CommandFailed, VpsNotReady
 from harness.identity import Identity
 from harness.images import VpsImage
@@ -341,8 +342,7 @@ class Vps:
 
     def _bridge_ip(self) -> str:
         """The address on the engine's default bridge (the harness's own way in)."""
-        networks = self.container.attrs["NetworkSettings"]["Networks"]
-        return str((networks.get("bridge") or next(iter(networks.values())))["IPAddress"])
+        return bridge_address(self.container)
 
     def jump_to(self, target: Vps) -> Vps:
         """Reach ``target`` through this VPS from now on (this one is the bastion).
