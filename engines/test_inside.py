@@ -24,13 +24,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness import archive
+from harness.flows.world import tar_of
 from harness.images import Images, reference
 from harness.snapshot import SnapshotRefused
 from harness.spec import OsSpec, parse_spec
@@ -92,14 +92,6 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory, project_wheel: Path) ->
     return for_python
 
 
-def _tests_tar(path: Path) -> Path:
-    """The suite's tests and its pytest settings (pyproject.toml), as a tar."""
-    with tarfile.open(path, "w") as tar:
-        tar.add(ROOT / "pyproject.toml", "pyproject.toml")
-        tar.add(ROOT / "tests", "tests", filter=lambda m: None if "__pycache__" in m.name else m)
-    return path
-
-
 #: The engine's image stores: its graph driver (overlay2: the default of an engine that has one in use, as a
 #: DinD VPS's seeded engine has), and containerd's (Docker 29's default on a fresh install, Docker Desktop's),
 #: where images are kept, saved, loaded and committed by containerd.
@@ -140,8 +132,9 @@ def test_the_harness_passes_its_vps_and_snapshot_tests_on_this_vpss_engine(
         sudo=True,
         timeout=600,
     )
-    host.put(_tests_tar(tmp_path / "tests.tar"), "/tmp/tests.tar")
-    host.run(f"mkdir -p {SOURCE} && tar -C {SOURCE} -xf /tmp/tests.tar", sudo=True)
+    # The suite's tests and its pytest settings.
+    suite = tar_of({"pyproject.toml": ROOT / "pyproject.toml", "tests": ROOT / "tests"})
+    host.run(f"mkdir -p {SOURCE} && tar -x --no-same-owner -C {SOURCE}", sudo=True, stdin=[suite])
     base = reference(vps_images.base(INNER))  # the registry's where one answers, else bootstrapped
     archive.save(vps_images, tmp_path / "images", [INNER], kinds=["base"])
     host.put(tmp_path / "images" / archive.ARCHIVE, f"/tmp/images/{archive.ARCHIVE}")
