@@ -91,5 +91,15 @@ class VpsNotReady(HarnessError):
     """A VPS did not become ready: its container exited, or SSH never answered."""
 
 
+class InnerEngineUnsupported(VpsNotReady):
+    """The Docker an OS ships cannot run on this engine's cgroups: Docker before 20.10 knows cgroup v1 only,
+    and a cgroup-v2 engine's host leaves no controller for a v1 mount (Ubuntu 16.04's 18.09 on a GitHub
+    runner). ``reason`` says which Docker and which engine."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
 class HostKeyMismatch(HarnessError):
     """The server's host key is not the one the harness pinned for it."""

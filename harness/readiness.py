@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from harness import engine
-from harness.errors import VpsNotReady
+from harness.errors import InnerEngineUnsupported, VpsNotReady
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -64,25 +64,32 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
     if state == "degraded":
         vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
     if vps.docker_mode == "dind" and vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status != 0:
-        raise VpsNotReady(
-            f"the Docker engine inside VPS {vps.name} never answered `docker info`{_cgroup_hint(vps)}; "
-            f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
-        )
+        message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
+        journal = f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
+        reason = inner_engine_unsupported(vps)
+        if reason:
+            raise InnerEngineUnsupported(f"{message}: {reason}; {journal}", reason)
+        raise VpsNotReady(f"{message}; {journal}")
 
 
-def _cgroup_hint(vps: Vps) -> str:
-    """Why an inner engine cannot run here, where that is known: Docker before 20.10 knows cgroup v1 only, and
-    on a cgroup-v2 engine's host every controller is cgroup2's (none is left for a v1 mount)."""
+def inner_engine_unsupported(vps: Vps) -> str | None:
+    """Why no Docker engine can run inside ``vps`` on this engine, where that is known, else None.
+
+    Docker before 20.10 knows cgroup v1 only, and on a cgroup-v2 engine's
+    host every controller is cgroup2's (none is left for a v1 mount).
+    Tested on this machine's isolated cgroup-v2 engine (scripts/cgroup2-engine)
+    with Ubuntu 16.04's Docker 18.09, which stops with "Devices cgroup isn't mounted".
+    """
     if engine.cgroup_version(vps.client) != 2:
-        return ""
+        return None
     said = vps.session().run("PATH=/usr/sbin:/usr/bin:/sbin:/bin dockerd --version", timeout=10).stdout
     found = re.search(r"version (\d+)\.(\d+)", said)
     if found and (int(found[1]), int(found[2])) < (20, 10):
         return (
-            f": its Docker {found[1]}.{found[2]} knows cgroup v1 only, and this engine runs cgroup v2 "
-            "(Docker supports it from 20.10); run docker='dind' for this OS on a cgroup-v1 engine"
+            f"its Docker {found[1]}.{found[2]} ({vps.os}) knows cgroup v1 only, and this engine runs cgroup v2 "
+            "(Docker supports it from 20.10); run Docker inside this OS's VPS on a cgroup-v1 engine"
         )
-    return ""
+    return None
 
 
 def _booted(state: str) -> str | None:

@@ -6,6 +6,7 @@ import pytest
 
 from harness import labels
 from harness.spec import OsSpec
+from tests.e2e.inner_engine import pytest_runtest_makereport  # noqa: F401  (this suite's skip of it)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from docker import DockerClient
 
 from harness import engine
-from harness.errors import VpsNotReady
+from harness.errors import InnerEngineUnsupported
 from harness.fleet import Fleet
 from harness.vps import Vps
 from harness.waiting import wait_for
@@ -128,7 +128,7 @@ def test_docker_inside_runs_containers_where_its_version_knows_the_engines_cgrou
     if engine.cgroup_version(vps_engine) == 2 and (int(found[1]), int(found[2])) < (20, 10):
         # Docker before 20.10 knows cgroup v1 only (Ubuntu 16.04's 18.09): a cgroup-v2 host binds every
         # controller to cgroup2, so its dockerd finds no devices cgroup and stops, and the harness says why.
-        with pytest.raises(VpsNotReady, match=r"knows cgroup v1 only(.|\n)*Devices cgroup isn't mounted"):
+        with pytest.raises(InnerEngineUnsupported, match=r"knows cgroup v1 only(.|\n)*Devices cgroup isn't mounted"):
             vps_factory(name="dind", docker="dind")
         return
     dind = vps_factory(name="dind", docker="dind")

@@ -42,12 +42,13 @@ import requests
 from docker.models.networks import Network
 
 from harness import labels
-from harness.errors import CommandFailed, HarnessError, ImageUnavailable
+from harness.errors import CommandFailed, HarnessError, ImageUnavailable, InnerEngineUnsupported
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
-from harness.flows.world import LOCAL, Scripts, Step, UnknownVariant, World, tar_of
+from harness.flows.world import LOCAL, ProvisioningFailed, Scripts, Step, UnknownVariant, World, tar_of
 from harness.images import InnerImage
 from harness.launch import DockerMode
+from harness.readiness import inner_engine_unsupported
 from harness.spec import OsSpec
 from harness.vps import Vps
 from harness.waiting import wait_for
@@ -277,7 +278,14 @@ def apply(world: DeployDaemon) -> list[Step]:
     server = world.server
     first = len(world.steps)
     world.install(SCRIPTS)
-    world.timed("engine", SCRIPTS.run(server, "docker.sh"))
+    try:
+        world.timed("engine", SCRIPTS.run(server, "docker.sh"))
+    except ProvisioningFailed as failed:  # the OS's Docker may be one that cannot run on this engine's cgroups
+        reason = inner_engine_unsupported(server)
+        if reason:
+            message = f"the engine docker.sh installed on VPS {server.name} did not start: {reason}"
+            raise InnerEngineUnsupported(message, reason) from failed
+        raise
 
     env = {"DEPLOYD_IMAGE": world.daemon_image}
     if server.docker_mode == "socket":
