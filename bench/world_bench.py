@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             variant: str = args.variant or given or ""
             variants = (variant,) if variant else ()
             world_class: type[World] = typing.get_type_hints(provision)["return"]
-            restorable = "network" in parameters and variant not in ("", *world_class.NOT_COPIED)
+            restorable = "networks" in parameters and variant not in ("", *world_class.NOT_COPIED)
             try:
                 provision(fleet, args.os, *variants).close()  # images made, apt lists warm: what a second run sees
                 fleet.close()

@@ -12,7 +12,9 @@ allow-list, where dockerd listens, known_hosts lines), so a copy must have
 the addresses its snapshot had. Docker refuses two networks with one
 subnet, so worlds that are snapshotted live on **slots**: /24 subnets of
 ``VPS_HARNESS_WORLD_SUBNETS`` (default ``10.213.0.0/16``), one process at a
-time each (a file lock, held until the world's network is gone). A world
+time each (a file lock, held until the world's networks are gone). A world
+of several networks (``World.NETWORKS``) splits its /24 among them (a /25
+each for two). A world
 takes the first free slot among those its content key maps to, and each
 slot has its own snapshots: two xdist workers that want the same world at
 once provision it once each, the first time, and copy it ever after.
@@ -113,7 +115,7 @@ def _take_slot(lock_dir: Path, key: str, busy: set[str]) -> tuple[str, FileLock]
 
 
 def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant: str, *, flow: str) -> W:
-    """The ``flow`` world ``provision(fleet, spec, variant, network=...)`` makes: a copy of its snapshots, if any.
+    """The ``flow`` world ``provision(fleet, spec, variant, networks=...)`` makes: a copy of its snapshots, if any.
 
     Without snapshots yet, the world is provisioned, snapshotted, and
     replaced by a copy, as every later one is. The key counts the folder of
@@ -129,35 +131,49 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     plain = fleet.image(spec)
     # Every recipe its images come from (the VPS images', the flows' inner images) and its scripts.
     recipe = (folder, LIB, FLOWS / "images", vps_images.ROOT, driver, Path(__file__))
-    subnet, network = _slot_network(fleet, flow, recipe_key(recipe, flow, variant, plain.tag))
+    subnet, networks = _slot_networks(fleet, flow, cls.NETWORKS, recipe_key(recipe, flow, variant, plain.tag))
     salt = (flow, variant, plain.tag, subnet)
     key = recipe_key(recipe, *salt)
     found = _find(fleet, spec, key)
     if found is not None:
-        return _restore(fleet, found, network, cls)
+        return _restore(fleet, found, networks, cls)
     provisioning = time.monotonic()
-    world = provision(fleet, spec, variant, network=network)
+    world = provision(fleet, spec, variant, networks=networks)
     provisioned_in = time.monotonic() - provisioning
     try:
         _snapshot(world, key, recipe, salt)
     finally:
         world.close()
     # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
-    fleet.discard(*world.hosts.values(), network)
+    fleet.discard(*world.hosts.values(), *networks.values())
     found = _find(fleet, spec, key)
     assert found is not None, f"the {flow} world's snapshots were just made"
-    copy = _restore(fleet, found, fleet.network(flow, subnet=subnet), cls)
+    copy = _restore(fleet, found, _networks(fleet, flow, cls.NETWORKS, subnet), cls)
     copy.timings = {**world.timings, "provisioning": provisioned_in, **copy.timings}
     return copy
 
 
-def _slot_network(fleet: Fleet, flow: str, key: str) -> tuple[str, Network]:
-    """A network of ``fleet`` on a free slot of the world of ``key``; the slot is its until the fleet closes."""
+def _networks(fleet: Fleet, flow: str, names: tuple[str, ...], slot: str) -> dict[str, Network]:
+    """The networks ``names`` of a ``flow`` world on the /24 ``slot``, which they split (a /25 each for two)."""
+    bits = (len(names) - 1).bit_length()
+    parts = ipaddress.IPv4Network(slot).subnets(prefixlen_diff=bits)
+    made: dict[str, Network] = {}
+    try:
+        for name, part in zip(names, parts):
+            made[name] = fleet.network(f"{flow}-{name}", subnet=str(part))
+    except BaseException:
+        fleet.discard(*made.values())
+        raise
+    return made
+
+
+def _slot_networks(fleet: Fleet, flow: str, names: tuple[str, ...], key: str) -> tuple[str, dict[str, Network]]:
+    """The networks of a world of ``key`` on a free slot; the slot is its until the fleet closes."""
     busy: set[str] = set()
     while True:
         subnet, lock = _take_slot(fleet.images.config.lock_dir, key, busy)
         try:
-            network = fleet.network(flow, subnet=subnet)
+            networks = _networks(fleet, flow, names, subnet)
         except BaseException as e:
             lock.release()
             if not isinstance(e, docker.errors.APIError) or "overlap" not in str(e).lower():
@@ -165,7 +181,7 @@ def _slot_network(fleet: Fleet, flow: str, key: str) -> tuple[str, Network]:
             busy.add(subnet)  # a network that is not a world's of this machine (or a kept one) has it
             continue
         fleet.on_close(lock.release)
-        return subnet, network
+        return subnet, networks
 
 
 def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[str, Snapshot]] | None:
@@ -194,7 +210,7 @@ def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str,
                 name: {
                     "name": vps.name,
                     "aliases": list(vps.aliases),
-                    "address": vps.ip_on(world.network),
+                    "addresses": world.addresses(vps),
                     "published": vps.published,
                 }
                 for name, vps in world.hosts.items()
@@ -209,8 +225,10 @@ def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str,
         at_once([functools.partial(take, vps) for vps in world.hosts.values()], list(world.hosts))
 
 
-def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], network: Network, cls: type[W]) -> W:
-    """A copy of a world: its VPSes from their snapshots at their addresses on ``network``, ready."""
+def _restore(
+    fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], networks: dict[str, Network], cls: type[W]
+) -> W:
+    """A copy of a world: its VPSes from their snapshots at their addresses on ``networks``, ready."""
     manifest, snaps = found
     started = time.monotonic()
     first = [name for name in snaps if name in cls.BOOTS_FIRST]
@@ -233,9 +251,9 @@ def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], ne
         try:
             return fleet.restore(
                 snap,
-                networks=[network],
+                networks=[networks[net] for net in host["addresses"]],
                 aliases=host["aliases"],
-                addresses={str(network.name): host["address"]},
+                addresses={str(networks[net].name): address for net, address in host["addresses"].items()},
                 publish_ssh=host["published"],
                 on_launch=release,
             )
@@ -247,7 +265,7 @@ def _restore(fleet: Fleet, found: tuple[dict[str, Any], dict[str, Snapshot]], ne
         flow=manifest["flow"],
         variant=manifest["variant"],
         os=next(iter(snaps.values())).spec,
-        network=network,
+        networks=networks,
         hosts=dict(zip(snaps, hosts)),
         roles=manifest["roles"],
         steps=[Step(host, script, tuple(changed), seconds, "") for host, script, changed, seconds in manifest["steps"]],

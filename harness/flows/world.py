@@ -1,5 +1,5 @@
-"""What every flow shares: a world of VPSes on a private network, and the
-scripts that provision it, copied to each server and run there as root.
+"""What every flow shares: a world of VPSes on the private networks its
+write-up draws, and the scripts that provision it, copied to each server and run there as root.
 
 A script prints ``changed: WHAT`` for each thing it had to do and ``ok:
 WHAT`` for each thing that was already so (``lib/common.sh``); a second
@@ -130,9 +130,23 @@ def key_only(public_line: str) -> str:
     return " ".join(public_line.split()[:2])
 
 
+def world_networks(fleet: Fleet, world: type[World], flow: str, given: dict[str, Network] | None) -> dict[str, Network]:
+    """The networks of a ``world`` of ``flow``: ``given`` (a snapshot's slots), or new ones of ``fleet``."""
+    if given is not None:
+        if set(given) != set(world.NETWORKS):
+            raise HarnessError(f"the {flow} world has networks {', '.join(world.NETWORKS)}, not {', '.join(given)}")
+        return dict(given)
+    return {name: fleet.network(f"{flow}-{name}") for name in world.NETWORKS}
+
+
 @dataclass
 class World:
-    """VPSes of one OS on one private network, provisioned by a flow.
+    """VPSes of one OS on the private networks of their write-up, provisioned by a flow.
+
+    ``NETWORKS``: the names of the world's networks, as its drawing has them
+    (jenkins-slave0: ``public`` and the VM's host-only ``private``); each
+    host is on those its role needs, and reaches the others' hosts only through
+    a host on both.
 
     ``READY``: the scripts (host, script) that wait, after a boot, for what
     the world runs (see :mod:`harness.flows.snapshots`). ``BOOTS_FIRST``: the
@@ -143,6 +157,7 @@ class World:
     """
 
     READY: ClassVar[tuple[tuple[str, str], ...]] = ()
+    NETWORKS: ClassVar[tuple[str, ...]] = ("private",)
     BOOTS_FIRST: ClassVar[tuple[str, ...]] = ()
     NOT_COPIED: ClassVar[tuple[str, ...]] = ()
     SCRIPTS: ClassVar[Scripts | None] = None
@@ -150,7 +165,8 @@ class World:
     flow: str
     variant: str
     os: OsSpec
-    network: Network
+    #: The world's networks by their name in ``NETWORKS``.
+    networks: dict[str, Network]
     hosts: dict[str, Vps]
     #: What runs on each host, for people (``world up`` prints it).
     roles: dict[str, str]
@@ -162,13 +178,25 @@ class World:
         for vps in self.hosts.values():
             vps.transcript.secrets.update(self.secrets())
 
+    @property
+    def network(self) -> Network:
+        """The world's first network (its only one, where the write-up draws one)."""
+        return self.networks[self.NETWORKS[0]]
+
+    def addresses(self, vps: Vps) -> dict[str, str]:
+        """``vps``'s address on each of the world's networks it is on, by the network's name in ``NETWORKS``."""
+        vps.container.reload()
+        attached = vps.container.attrs["NetworkSettings"]["Networks"]
+        return {name: vps.ip_on(net) for name, net in self.networks.items() if net.name in attached}
+
     def secrets(self) -> tuple[str, ...]:
         """The world's secrets (passwords, tokens): shown as ``[secret]`` in every host's transcript."""
         return ()
 
     def describe(self) -> str:
         """Per host: a pasteable ssh line and what runs there."""
-        lines = [f"{self.flow} world ({self.variant}) on {self.os}, network {self.network.name}:"]
+        nets = ", ".join(f"{name} {net.name}" for name, net in self.networks.items())
+        lines = [f"{self.flow} world ({self.variant}) on {self.os}, networks {nets}:"]
         for name, vps in self.hosts.items():
             lines.append(f"  {name}: {self.roles.get(name, '')}")
             lines.append(f"    {vps.ssh_command()}")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness.fleet import Fleet
-from harness.flows.jenkins_slave0 import VM_NAME, JenkinsSlave0, provision
+from harness.flows.jenkins_slave0 import AGENT_PORT, API_PORT, REGISTRY_PORT, VM_NAME, JenkinsSlave0, provision
 from harness.flows.jenkins_slave0.plugin import CloudError, DockerApiError, DockerCloud, Template
 from harness.flows.world import ProvisioningFailed
 from harness.spec import OsSpec
@@ -97,6 +97,26 @@ def replace_own_keys(world: JenkinsSlave0) -> str:
     return world.laptop_ssh("docker@host2", "hostname").stdout
 
 
+#: What the VM serves: SSH, the Docker API, the registry, the agent's SSH.
+VM_PORTS = (22, API_PORT, REGISTRY_PORT, AGENT_PORT)
+
+
+def vm_unreachable_from(world: JenkinsSlave0, name: str) -> None:
+    """Assert that host ``name`` of the public network reaches none of the VM's ports, by name or address:
+    the VM is on a host-only network that only host2 is on (the write-up's drawing)."""
+    vps, vm_ip = world.hosts[name], world.vm.ip_on(world.private)
+    resolved = vps.run(f"getent hosts {VM_NAME}", check=False)
+    assert not resolved.ok, f"{name} resolves {VM_NAME}: {resolved.stdout}"
+    probes = " ".join(
+        f"(timeout 3 bash -c 'exec 3<>/dev/tcp/{vm_ip}/{port}' 2>/dev/null && echo {port}:open || echo {port}:closed) &"
+        for port in VM_PORTS
+    )
+    said = vps.run(f"{probes} wait").stdout.split()
+    assert sorted(said) == sorted(f"{port}:closed" for port in VM_PORTS), f"{name} reaches the VM: {said}"
+    from_host2 = world.host2.run(f"timeout 3 bash -c 'exec 3<>/dev/tcp/{VM_NAME}/{AGENT_PORT}'", check=False)
+    assert from_host2.ok, "host2, on both networks, reaches the VM"
+
+
 def engine_major(world: JenkinsSlave0) -> int:
     return int(world.vm.run("docker version -f '{{.Server.Version}}'").stdout.split(".")[0])
 
@@ -114,7 +134,9 @@ def cloud_closer() -> Iterator[list[DockerCloud]]:
 
 def test_hops_reach_the_vm_and_the_agent_and_leave_a_syslog_trail(jenkins_slave0: JenkinsSlave0) -> None:
     world = jenkins_slave0
-    laptop_ip = world.laptop.ip_on(world.network)
+    laptop_ip = world.laptop.ip_on(world.public)
+    for name in ("laptop", "outsider"):
+        vm_unreachable_from(world, name)
     answer = world.laptop_ssh("docker@host2", "whoami; hostname")
     assert answer.stdout == "myuser\nvm\n", "as myuser, on VM-with-docker"
     line = f"docker_ssh.sh: caller=myuser host={laptop_ip} command=whoami; hostname"
@@ -202,15 +224,15 @@ def test_registry_keeps_images_across_recreation_and_reboot(jenkins_slave0: Jenk
     assert world.laptop_ssh("docker@host2", "hostname").stdout == "vm\n"
     assert world.laptop_ssh("jenkins_slave0@host2", "whoami").stdout == "jenkins\n"
 
-    unreachable = world.outsider.run("curl -sS http://vm-with-docker:5000/v2/", check=False)
-    assert unreachable.exit_status == 7, "the registry listens on the VM's loopback only"
+    unreachable = world.host2.run("curl -sS http://vm-with-docker:5000/v2/", check=False)
+    assert unreachable.exit_status == 7, "the registry listens on the VM's loopback only, not for host2"
     agent_port = vm.run("docker port jenkins-slave0 22").stdout.split()
-    assert agent_port == [f"{vm.ip_on(world.network)}:22000"], "the agent on the private network only"
+    assert agent_port == [f"{vm.ip_on(world.private)}:22000"], "the agent on the private network only"
 
-    vm.disconnect(world.network)
+    vm.disconnect(world.private)
     cut = world.laptop_ssh("docker@host2", "hostname", check=False)
     assert cut.exit_status == 255 and VM_NAME in cut.stderr, cut.stderr
-    vm.connect(world.network)
+    vm.connect(world.private)
     assert world.laptop_ssh("docker@host2", "hostname").stdout == "vm\n"
 
 
@@ -219,6 +241,8 @@ def test_docker_plugin_agents_come_and_go_within_their_caps(
 ) -> None:
     world = jenkins_slave0
     template = Template("jenkins-slave0", world.jenkins_key, instance_cap=2)
+    # A current plugin: the API over host2's proxy from laptop's address (the allow-list's), and SSH
+    # to its agents, which are on the VM's host-only network, through host2.
     proxy = DockerCloud(
         "https://docker.my.domain",
         world.laptop.forward,
@@ -227,6 +251,7 @@ def test_docker_plugin_agents_come_and_go_within_their_caps(
         container_cap=5,
         ca_cert=world.cert,
         ssh_host=VM_NAME,
+        ssh_forward=world.host2.forward,
     )
     cloud_closer.append(proxy)
     first, second = proxy.provision(template), proxy.provision(template)
@@ -239,8 +264,9 @@ def test_docker_plugin_agents_come_and_go_within_their_caps(
     proxy.terminate(second)
 
     # Plugin 0.10.2 counts every running container: the registry and jenkins-slave0 take two of three.
+    # It speaks plain HTTP to :2375 from the Jenkins VM on the host-only network (Architecture #2): host2's side.
     direct = DockerCloud(
-        f"http://{VM_NAME}:2375", world.laptop.forward, api_version=None, container_cap=3, counting="all"
+        f"http://{VM_NAME}:2375", world.host2.forward, api_version=None, container_cap=3, counting="all"
     )
     cloud_closer.append(direct)
     agent = direct.provision(Template("jenkins-slave0", world.jenkins_key, instance_cap=5))
@@ -248,18 +274,19 @@ def test_docker_plugin_agents_come_and_go_within_their_caps(
         direct.provision(template)
     direct.terminate(agent)
 
-    # Behind the nginx name, 0.10.2 SSHes to host2, where nothing listens on the agent's port.
-    plugin_0_10_2 = DockerCloud("https://docker.my.domain", world.laptop.forward, api_version=None, ca_cert=world.cert)
-    cloud_closer.append(plugin_0_10_2)
-    stranded = plugin_0_10_2.provision(template)
+    # Without a host to SSH to (0.10.2's only way), a plugin behind the nginx name SSHes to host2,
+    # where nothing listens on the agent's port.
+    no_ssh_host = DockerCloud("https://docker.my.domain", world.laptop.forward, api_version=None, ca_cert=world.cert)
+    cloud_closer.append(no_ssh_host)
+    stranded = no_ssh_host.provision(template)
     try:
         with (
             pytest.raises(CloudError, match=f"SSH to docker.my.domain:{stranded.port} as jenkins failed"),
-            plugin_0_10_2.ssh(stranded, template, timeout=2),
+            no_ssh_host.ssh(stranded, template, timeout=2),
         ):
             pass
     finally:
-        plugin_0_10_2.terminate(stranded)
+        no_ssh_host.terminate(stranded)
     names = world.vm.run("docker ps -a --format '{{.Names}}'").stdout.split()
     assert sorted(names) == ["jenkins-slave0", "registry"], "nothing left on vm's engine"
 
@@ -297,7 +324,9 @@ def test_as_written_on_this_os(
         assert e.script == "host2-proxy.sh" and 'unknown directive "ssl"' in str(e)
         record_property("expected", f"nginx {version} refuses `ssl on;` (removed in 1.25.1)")
         return
-    laptop_ip = world.laptop.ip_on(world.network)
+    laptop_ip = world.laptop.ip_on(world.public)
+    for name in ("laptop", "outsider"):
+        vm_unreachable_from(world, name)
     assert world.laptop_ssh("docker@host2", "whoami; hostname").stdout == "myuser\nvm\n"
     globbed = world.laptop_ssh("docker@host2", "echo /usr/local/bin/docker_ss*").stdout
     assert globbed == "/usr/local/bin/docker_ssh.sh\n", "the client's words were globbed on host2"
@@ -333,7 +362,7 @@ def test_as_written_on_this_os(
         "mounts a path registry:2 never writes"
     )
 
-    cloud = DockerCloud(f"http://{VM_NAME}:2375", world.laptop.forward, api_version="1.19", container_cap=5)
+    cloud = DockerCloud(f"http://{VM_NAME}:2375", world.host2.forward, api_version="1.19", container_cap=5)
     cloud_closer.append(cloud)
     template = Template("jenkins-slave0", world.jenkins_key, instance_cap=5)
     major = engine_major(world)
@@ -346,7 +375,7 @@ def test_as_written_on_this_os(
         assert cloud.run_job(agent, template, "java -version")[0] == 0
         cloud.terminate(agent)
 
-    reachable = world.outsider.run("curl -fsS -o /dev/null http://vm-with-docker:5000/v2/", check=False)
-    assert reachable.ok, "-p 5000:5000: the registry answers every host of the network"
+    reachable = world.host2.run("curl -fsS -o /dev/null http://vm-with-docker:5000/v2/", check=False)
+    assert reachable.ok, "-p 5000:5000: the registry answers every host of the VM's network"
     host2 = world.host2.run("hostname").stdout
     assert replace_own_keys(world) == host2, "the account rewrote its own keys: a shell on the bastion"

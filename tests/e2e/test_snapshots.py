@@ -166,11 +166,12 @@ def test_a_world_copy_is_pristine_and_keeps_its_addresses(
             return provisioned(jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0-copies")
 
     first = world()
-    addresses = {name: vps.ip_on(first.network) for name, vps in first.hosts.items()}
+    addresses = {name: first.addresses(vps) for name, vps in first.hosts.items()}
+    assert set(addresses["host2"]) == {"public", "private"} and set(addresses["vm"]) == {"private"}
     first.host2.run("echo dirty | sudo tee /etc/dirty >/dev/null")
     vps_fleet.close()  # its slot is free again
     second = world()
-    assert {name: vps.ip_on(second.network) for name, vps in second.hosts.items()} == addresses
+    assert {name: second.addresses(vps) for name, vps in second.hosts.items()} == addresses
     assert not second.host2.run("test -e /etc/dirty", check=False).ok, "no copy sees another's changes"
     # nginx resolves its upstream vm-with-docker at start: the VM's container starts first.
     assert second.host2.run("systemctl is-active nginx", check=False).stdout == "active\n"

@@ -30,7 +30,7 @@ from docker.models.networks import Network
 
 from harness.errors import CommandFailed
 from harness.fleet import Fleet
-from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, UnknownVariant, World, at_once, key_only
+from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, UnknownVariant, World, at_once, key_only, world_networks
 from harness.result import CommandResult
 from harness.spec import OsSpec
 from harness.ssh import KeyPair, SshSession
@@ -117,8 +117,10 @@ class CiRegistry(BuildHost):
         return apply(self)
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None) -> CiRegistry:
-    """Start the three VPSes of ``spec`` on a private network of ``fleet`` (or ``network``) and provision them."""
+def provision(
+    fleet: Fleet, spec: OsSpec, variant: str = "hardened", networks: dict[str, Network] | None = None
+) -> CiRegistry:
+    """Start the three VPSes of ``spec`` on a private network of ``fleet`` (or ``networks``) and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant, VARIANTS)
     timings: dict[str, float] = {}
@@ -128,7 +130,8 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Ne
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = network or fleet.network("ci-registry")
+    nets = world_networks(fleet, CiRegistry, "ci-registry", networks)
+    network = nets["private"]
     engine = {"spec": spec, "networks": [network], "docker_mode": "dind", "image": engine_image}
     registry, jenkins, production = fleet.start(
         {**engine, "name": "registry", "aliases": [REGISTRY_NAME], "image": registry_image},
@@ -140,7 +143,7 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Ne
         flow="ci-registry",
         variant=variant,
         os=spec,
-        network=network,
+        networks=nets,
         hosts={"registry": registry, "jenkins": jenkins, "production": production},
         roles=ROLES,
         timings=timings,

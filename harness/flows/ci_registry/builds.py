@@ -22,7 +22,7 @@ from docker.models.networks import Network
 
 from harness.fleet import Fleet
 from harness.flows.ci_registry import REGISTRY, REGISTRY_NAME, SCRIPTS, VARIANTS, BuildHost
-from harness.flows.world import REGISTRY_RECIPE, Step, UnknownVariant, at_once
+from harness.flows.world import REGISTRY_RECIPE, Step, UnknownVariant, at_once, world_networks
 from harness.result import CommandResult
 from harness.spec import OsSpec
 
@@ -64,9 +64,9 @@ class ConcurrentBuilds(BuildHost):
 
 
 def provision(
-    fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None
+    fleet: Fleet, spec: OsSpec, variant: str = "hardened", networks: dict[str, Network] | None = None
 ) -> ConcurrentBuilds:
-    """Start the two VPSes of ``spec`` on a private network of ``fleet`` (or ``network``) and provision them."""
+    """Start the two VPSes of ``spec`` on a private network of ``fleet`` (or ``networks``) and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant, VARIANTS)
     timings: dict[str, float] = {}
@@ -76,7 +76,8 @@ def provision(
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = network or fleet.network("concurrent-builds")
+    nets = world_networks(fleet, ConcurrentBuilds, "concurrent-builds", networks)
+    network = nets["private"]
     engine = {"spec": spec, "networks": [network], "docker_mode": "dind", "image": engine_image}
     registry, jenkins = fleet.start(
         {**engine, "name": "registry", "aliases": [REGISTRY_NAME], "image": registry_image},
@@ -87,7 +88,7 @@ def provision(
         flow="concurrent-builds",
         variant=variant,
         os=spec,
-        network=network,
+        networks=nets,
         hosts={"registry": registry, "jenkins": jenkins},
         roles=ROLES,
         timings=timings,

@@ -45,7 +45,7 @@ from harness import labels
 from harness.errors import CommandFailed, HarnessError, ImageUnavailable, InnerEngineUnsupported
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
-from harness.flows.world import LOCAL, ProvisioningFailed, Scripts, Step, UnknownVariant, World, tar_of
+from harness.flows.world import LOCAL, ProvisioningFailed, Scripts, Step, UnknownVariant, World, tar_of, world_networks
 from harness.images import InnerImage
 from harness.launch import DockerMode
 from harness.readiness import inner_engine_unsupported
@@ -230,8 +230,10 @@ def project_tar() -> bytes:
     return tar_of({**{path.name: path for path in sorted(PROJECT.iterdir())}, "webapp": WEBAPP})
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind", network: Network | None = None) -> DeployDaemon:
-    """Start the server of ``spec`` on a private network of ``fleet`` (or ``network``) and bootstrap it."""
+def provision(
+    fleet: Fleet, spec: OsSpec, variant: str = "dind", networks: dict[str, Network] | None = None
+) -> DeployDaemon:
+    """Start the server of ``spec`` on a private network of ``fleet`` (or ``networks``) and bootstrap it."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant, VARIANTS)
     if spec.package_family != "apt":
@@ -247,14 +249,15 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "dind", network: Networ
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = network or fleet.network("deploy-daemon")
+    nets = world_networks(fleet, DeployDaemon, "deploy-daemon", networks)
+    network = nets["private"]
     server = fleet.vps(spec, name="server", networks=[network], docker_mode=docker_mode, image=server_image)
     timings["starts"] = time.monotonic() - started
     world = DeployDaemon(
         flow="deploy-daemon",
         variant=variant,
         os=spec,
-        network=network,
+        networks=nets,
         hosts={"server": server},
         roles=ROLES,
         timings=timings,

@@ -1,12 +1,15 @@
 """The jenkins-slave0 flow: a bastion in front of a Docker VM, a registry, an
 nginx TLS proxy to the Docker API, and a Jenkins agent reached over SSH hops.
 
-Four VPSes of one OS on one private network::
+Four VPSes of one OS on two networks, as the write-up draws them: laptop,
+outsider and host2 on ``public``; host2 and the VM on ``private``, the
+VM's host-only network, which only host2 reaches::
 
+         public                          |            private (host-only)
     laptop (myuser) --ssh--> host2 / docker.my.domain --ssh--> vm-with-docker (myuser)
-                      |        forced commands, syslog    \\--ssh :22000--> jenkins-slave0 (jenkins)
-                      \\--https :443 (nginx, allow laptop)--> vm-with-docker:2375 (Docker API)
-    outsider: on the same network, on no allow-list         vm-with-docker:5000 (registry)
+                      |        forced commands, syslog |  \\--ssh :22000--> jenkins-slave0 (jenkins)
+                      \\--https :443 (nginx, allow laptop)---> vm-with-docker:2375 (Docker API)
+    outsider: on no allow-list           |             vm-with-docker:5000 (registry)
 
 ``provision(fleet, spec, variant)`` starts them and applies ``scripts/``
 (with ``templates/<variant>/``) over SSH; the result is a
@@ -24,7 +27,17 @@ from pathlib import Path
 from docker.models.networks import Network
 
 from harness.fleet import Fleet
-from harness.flows.world import REGISTRY_RECIPE, VARIANTS, Scripts, Step, UnknownVariant, World, at_once, key_only
+from harness.flows.world import (
+    REGISTRY_RECIPE,
+    VARIANTS,
+    Scripts,
+    Step,
+    UnknownVariant,
+    World,
+    at_once,
+    key_only,
+    world_networks,
+)
 from harness.images import Images, InnerImage
 from harness.result import CommandResult
 from harness.spec import OsSpec
@@ -54,6 +67,7 @@ class JenkinsSlave0(World):
     """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
 
     READY = (("vm", "vm-ready.sh"),)
+    NETWORKS = ("public", "private")
     # host2's nginx resolves its upstream, vm-with-docker, when it starts: on a network
     # that has no such name yet, nginx fails at boot (as it would on real servers).
     BOOTS_FIRST = ("vm",)
@@ -80,6 +94,16 @@ class JenkinsSlave0(World):
     def outsider(self) -> Vps:
         return self.hosts["outsider"]
 
+    @property
+    def public(self) -> Network:
+        """laptop's, outsider's and host2's network."""
+        return self.networks["public"]
+
+    @property
+    def private(self) -> Network:
+        """The VM's host-only network: host2 and the VM."""
+        return self.networks["private"]
+
     def laptop_ssh(self, destination: str, command: str, options: str = "", check: bool = True) -> CommandResult:
         """Run OpenSSH on laptop as myuser: ``ssh -o BatchMode=yes OPTIONS DESTINATION COMMAND``."""
         line = f"ssh -o BatchMode=yes {options} {shlex.quote(destination)} {shlex.quote(command)}"
@@ -95,8 +119,10 @@ def inner_images(images: Images, spec: OsSpec) -> tuple[InnerImage, ...]:
     return (images.inner(spec, "registry:2", REGISTRY_RECIPE), images.inner(spec, "jenkins-slave0", AGENT_RECIPE))
 
 
-def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Network | None = None) -> JenkinsSlave0:
-    """Start the four VPSes of ``spec`` on a private network of ``fleet`` (or ``network``) and provision them."""
+def provision(
+    fleet: Fleet, spec: OsSpec, variant: str = "hardened", networks: dict[str, Network] | None = None
+) -> JenkinsSlave0:
+    """Start the four VPSes of ``spec`` on new networks of ``fleet`` (or ``networks``) and provision them."""
     if variant not in VARIANTS:
         raise UnknownVariant(variant)
     timings: dict[str, float] = {}
@@ -107,20 +133,21 @@ def provision(fleet: Fleet, spec: OsSpec, variant: str = "hardened", network: Ne
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
-    network = network or fleet.network("jenkins-slave0")
-    plain = {"spec": spec, "networks": [network], "image": plain_image}
+    nets = world_networks(fleet, JenkinsSlave0, "jenkins-slave0", networks)
+    public, private = [nets["public"]], [nets["private"]]
+    plain = {"spec": spec, "image": plain_image}
     laptop, host2, vm, outsider = fleet.start(
-        {**plain, "name": "laptop"},
-        {**plain, "name": "host2", "aliases": BASTION_NAMES[1:]},
-        {**plain, "name": "vm", "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image},
-        {**plain, "name": "outsider"},
+        {**plain, "name": "laptop", "networks": public},
+        {**plain, "name": "host2", "networks": public + private, "aliases": BASTION_NAMES[1:]},
+        {**plain, "name": "vm", "networks": private, "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image},
+        {**plain, "name": "outsider", "networks": public},
     )
     timings["starts"] = time.monotonic() - started
     world = JenkinsSlave0(
         flow="jenkins-slave0",
         variant=variant,
         os=spec,
-        network=network,
+        networks=nets,
         hosts={"laptop": laptop, "host2": host2, "vm": vm, "outsider": outsider},
         roles=ROLES,
         timings=timings,
@@ -146,8 +173,8 @@ def apply(world: JenkinsSlave0) -> list[Step]:
     myuser_pub = laptop.read_text("/home/myuser/.ssh/id_rsa.pub")
     docker_pub = host2.read_text(f"/home/docker/.ssh/id_{key_type}.pub")
     slave0_pub = host2.read_text(f"/home/jenkins_slave0/.ssh/id_{key_type}.pub")
-    laptop_ip = laptop.ip_on(world.network)
-    vm_ip = vm.ip_on(world.network)
+    laptop_ip = laptop.ip_on(world.public)
+    vm_ip = vm.ip_on(world.private)
 
     at_once(
         [
@@ -180,7 +207,7 @@ def apply(world: JenkinsSlave0) -> list[Step]:
     )
     world.cert = host2.read_text(f"{SCRIPTS.remote}/outputs/docker.my.domain.crt")
     host2_key = key_only(host2.host_key)
-    host2_ip = host2.ip_on(world.network)
+    host2_ip = host2.ip_on(world.public)
     world.timed(
         "laptop trust",
         SCRIPTS.run(

@@ -15,6 +15,11 @@ the job, stop and remove.
 - **Where it SSHes**: 0.10.2 goes to the host named in the cloud URL when
   the port is bound on 0.0.0.0; behind the nginx name that is host2, where
   nothing listens (``ssh_host`` is the setting current plugins have).
+  0.10.2 had no HTTPS: its cloud URL is ``http://vm-with-docker:2375``.
+- **Where it stands**: ``forward`` is where the master's API calls leave
+  from, ``ssh_forward`` where its SSH to agents does (by default the same):
+  a master that reaches the API through host2's proxy from laptop's address
+  reaches the agents on the VM's host-only network only through host2.
 - **API version**: 0.10.2 speaks 1.19; ``api_version=None`` asks the engine
   (``GET /version``), as docker-py's ``version="auto"`` does.
 
@@ -102,7 +107,8 @@ class Agent:
 class DockerCloud:
     """A Docker cloud of the plugin: ``url`` as configured (``https://docker.my.domain``,
     ``http://vm-with-docker:2375``), reached through ``forward(port, host)``, which returns a
-    local port that reaches ``host:port`` (``laptop.forward``: the traffic leaves from laptop).
+    local port that reaches ``host:port`` (``laptop.forward``: the traffic leaves from laptop);
+    agents through ``ssh_forward`` (default ``forward``).
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class DockerCloud:
         counting: str = "all",
         ca_cert: str | None = None,
         ssh_host: str | None = None,
+        ssh_forward: Callable[[int, str], int] | None = None,
     ) -> None:
         if counting not in ("all", "own"):
             raise ValueError(f"counting={counting!r} is not 'all' (plugin 0.10.2) or 'own' (current plugins)")
@@ -123,6 +130,7 @@ class DockerCloud:
         self.host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         self.forward = forward
+        self.ssh_forward = ssh_forward or forward
         self.container_cap = container_cap
         self.counting = counting
         self.ssh_host = ssh_host or self.host
@@ -226,7 +234,7 @@ class DockerCloud:
     @contextmanager
     def ssh(self, agent: Agent, template: Template, timeout: float = 30) -> Iterator[paramiko.SSHClient]:
         """An SSH connection to ``agent`` as jenkins, with the template's key, its host key pinned."""
-        local = self.forward(agent.port, agent.host)
+        local = self.ssh_forward(agent.port, agent.host)
         client = paramiko.SSHClient()
         key_type, key_data = agent.host_key.split()
         client.get_host_keys().add(
