@@ -228,7 +228,8 @@ class World:
             return
         scripts = self.SCRIPTS
         with self.timing("ready"):
-            at_once([functools.partial(scripts.run, self.hosts[host], script) for host, script in self.READY])
+            env = {"VARIANT": self.variant}
+            at_once([functools.partial(scripts.run, self.hosts[host], script, env) for host, script in self.READY])
 
     def restored(self, fleet: Fleet) -> None:
         """Make again, in this process, what a copy of the world needs once it is ready (its ``LOCAL``

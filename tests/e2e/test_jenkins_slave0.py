@@ -19,18 +19,33 @@ import pytest
 from harness.fleet import Fleet
 from harness.flows.jenkins_slave0 import AGENT_PORT, API_PORT, REGISTRY_PORT, VM_NAME, JenkinsSlave0, provision
 from harness.flows.jenkins_slave0.plugin import CloudError, DockerApiError, DockerCloud, Template
-from harness.flows.world import ProvisioningFailed
 from harness.spec import OsSpec
+from harness.vps import Vps
 from tests.e2e.environment import images_or_skip
 
 pytestmark = pytest.mark.docker
 
-#: Where the as-written proxy's TLS (SSLv3 and TLSv1 only) still completes a
-#: handshake with the OS's own curl: OpenSSL before 3 without a distribution
-#: floor of TLS 1.2. Debian from 10 sets MinProtocol TLSv1.2 in openssl.cnf,
-#: Ubuntu from 20.04 patches SECLEVEL 2 to forbid TLS below 1.2, OpenSSL 3
-#: (Debian 12+, Ubuntu 22.04+) has no signature algorithm for TLS 1.0 at level 1+.
-TLS1_HANDSHAKE_WORKS = {"ubuntu:16.04", "ubuntu:18.04"}
+
+def tls1_handshake_works(vps: Vps) -> bool:
+    """Whether this OS's OpenSSL completes the as-written proxy's TLS 1.0 handshake (laptop and host2 run
+    the same one), decided from the OpenSSL and its policy: not with OpenSSL 3 (no signature algorithm
+    for TLS 1.0 at level 1 and up), nor where openssl.cnf sets MinProtocol TLSv1.2 (Debian from 10), nor
+    where the default security level forbids TLS below 1.2 (Ubuntu from 20.04 patches level 2 so), which
+    ``openssl ciphers -s -tls1`` shows as no cipher. OpenSSL 1.0 (centos:7) has neither policy."""
+    said = vps.run(
+        "openssl version; grep -rhis '^ *MinProtocol' /etc/ssl/openssl.cnf /usr/lib/ssl/openssl.cnf; "
+        "openssl ciphers -s -tls1 >/dev/null 2>&1 && echo tls1-ciphers || echo no-tls1-ciphers",
+        check=False,
+    ).stdout
+    found = re.search(r"OpenSSL (\d+)\.(\d+)", said)
+    assert found, said
+    version = (int(found[1]), int(found[2]))
+    if version < (1, 1):
+        return True
+    floor = re.search(r"MinProtocol\s*=\s*TLSv1\.([23])", said, re.I)
+    return version < (3, 0) and floor is None and "\ntls1-ciphers" in said
+
+
 CURL = "curl -sS --cacert /home/myuser/.docker/ca.pem"
 
 
@@ -218,7 +233,8 @@ def test_registry_keeps_images_across_recreation_and_reboot(jenkins_slave0: Jenk
     vm.run(f"docker pull {image} >/dev/null", timeout=120)  # its data is on /var/docker-registry
 
     vm.restart()
-    assert "registry" in vm.run("docker ps --format '{{.Names}}'").stdout.split(), "--restart=always"
+    running = vm.run("docker ps --format '{{.Names}}'").stdout.split()
+    assert {"registry", "jenkins-slave0"} <= set(running), "--restart=always on both"
     catalog = vm.run("for i in $(seq 150); do curl -fsS localhost:5000/v2/_catalog && break; sleep 0.2; done").stdout
     assert json.loads(catalog) == {"repositories": ["team/base"]}
     assert world.laptop_ssh("docker@host2", "hostname").stdout == "vm\n"
@@ -304,7 +320,9 @@ def test_a_second_provisioning_run_changes_nothing(jenkins_slave0: JenkinsSlave0
 
 def nginx_refuses_ssl_on(version: str) -> bool:
     """nginx removed ``ssl on;`` in 1.25.1: from then on a config with it is fatal."""
-    return tuple(int(part) for part in version.split(".")) >= (1, 25, 1)
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", version)  # "1.10.3 (Ubuntu)" on Ubuntu 16.04
+    assert found, version
+    return tuple(int(part) for part in found.groups()) >= (1, 25, 1)
 
 
 def test_as_written_on_this_os(
@@ -314,22 +332,20 @@ def test_as_written_on_this_os(
     record_property: Callable[[str, object], None],
 ) -> None:
     """Each OS difference is asserted, and recorded for `make matrix`'s table as an expected failure."""
-    try:
-        with images_or_skip(spec):
-            world = provision(vps_fleet, spec, "as_written")
-    except ProvisioningFailed as e:
-        hosts = {vps.name: vps for vps in vps_fleet.vpses}
-        version = hosts["host2"].run("nginx -v 2>&1 | sed 's|.*/||'", sudo=True).stdout.strip()
-        assert nginx_refuses_ssl_on(version), f"provisioning failed where nginx {version} still takes `ssl on;`: {e}"
-        assert e.script == "host2-proxy.sh" and 'unknown directive "ssl"' in str(e)
-        record_property("expected", f"nginx {version} refuses `ssl on;` (removed in 1.25.1)")
-        return
+    with images_or_skip(spec):
+        world = provision(vps_fleet, spec, "as_written")
     laptop_ip = world.laptop.ip_on(world.public)
     for name in ("laptop", "outsider"):
         vm_unreachable_from(world, name)
+
+    # The hop scripts: in the accounts' own homes, the -z guard, exit -1, ssh -t, words split on host2.
     assert world.laptop_ssh("docker@host2", "whoami; hostname").stdout == "myuser\nvm\n"
-    globbed = world.laptop_ssh("docker@host2", "echo /usr/local/bin/docker_ss*").stdout
-    assert globbed == "/usr/local/bin/docker_ssh.sh\n", "the client's words were globbed on host2"
+    assert world.host2.run("stat -c '%U %a' /home/docker/docker_ssh.sh").stdout == "docker 755\n"
+    assert world.host2.run("/home/docker/docker_ssh.sh", user="docker", check=False).exit_status == 255, "exit -1"
+    anyone = world.host2.run("/home/docker/docker_ssh.sh mallory", user="docker", check=False)
+    assert "Access denied" not in anyone.stdout and "mallory@" in anyone.stderr, "-z lets any caller through"
+    globbed = world.laptop_ssh("docker@host2", "echo /home/docker/docker_ss*").stdout
+    assert globbed == "/home/docker/docker_ssh.sh\n", "the client's words were globbed on host2"
     forwarded = world.laptop_ssh("docker@host2", "true", "-o ExitOnForwardFailure=yes -R 15001:127.0.0.1:22")
     assert forwarded.ok, "command= alone leaves port forwarding open"
     assert len(forwarded_agent_sockets(world)) == 1, "command= alone lets the client's agent reach the bastion"
@@ -337,22 +353,24 @@ def test_as_written_on_this_os(
     line = f"jenkins_slave0_ssh.sh: caller=jenkins host={laptop_ip} command=whoami"
     assert journal(world, line), "the log names the login, not the caller"
 
-    handshake = world.laptop.run(f"{CURL} https://docker.my.domain/version", user="myuser", check=False)
-    if str(spec) in TLS1_HANDSHAKE_WORKS:
-        assert handshake.ok and json.loads(handshake.stdout)["ApiVersion"], handshake.stderr
-        # What `docker exec -it` meets past the TLS: nginx talks HTTP/1.0 upstream without the
-        # Upgrade/Connection headers, so the engine answers 200, not 101 ("unable to upgrade to tcp").
-        assert exec_start_status(world) == "200"
+    # dockerd on the VM's address, as written (not 0.0.0.0).
+    vm, vm_ip = world.vm, world.vm.ip_on(world.private)
+    listening = vm.run("ss -ltn | awk '$4 ~ /:2375$/ {print $4}'").stdout.split()
+    assert listening == [f"{vm_ip}:2375"], listening
+    # The agent's keys baked into its image by its Dockerfile.
+    baked = vm.run("docker run --rm --entrypoint cat jenkins-slave0:keys /home/jenkins/.ssh/authorized_keys").stdout
+    assert world.jenkins_key.public.split()[1] in baked, "the master's key is in the image"
+    assert vm.run("docker inspect -f '{{.Config.Image}}' jenkins-slave0").stdout == "jenkins-slave0:keys\n"
+
+    version = world.host2.run("nginx -v 2>&1 | sed 's|.*/||'", sudo=True).stdout.strip()
+    if nginx_refuses_ssl_on(version):
+        assert 'unknown directive "ssl"' in world.proxy_refused, world.proxy_refused
+        record_property("expected", f"nginx {version} refuses `ssl on;` (removed in 1.25.1)")
     else:
-        assert not handshake.ok and re.search(r"SSL|TLS|alert|handshake", handshake.stderr), handshake.stderr
-        record_property("expected", "no TLS 1.0 handshake: this OS's OpenSSL forbids TLS below 1.2")
+        assert world.proxy_refused == "", f"nginx {version} still takes `ssl on;`: {world.proxy_refused}"
+        as_written_proxy(world, spec, laptop_ip, record_property)
 
-    # The docker CLI (Go) offers no TLS the as-written proxy accepts, on any of these OSes.
-    cli = world.laptop.run(docker_cli("exec -it jenkins-slave0 true"), user="myuser", check=False, timeout=60)
-    assert cli.exit_status != 0
-    assert re.search(r"tls|x509|certificate|handshake|protocol version", cli.stdout, re.I), cli.stdout
-
-    vm, image = world.vm, "localhost:5000/team/base:1"
+    image = "localhost:5000/team/base:1"
     vm.run(f"docker tag {spec.registry_ref} {image} && docker push {image} >/dev/null", timeout=120)
     vm.run(f"docker rm -f registry >/dev/null && docker rmi {image} >/dev/null")
     world.apply()
@@ -362,6 +380,7 @@ def test_as_written_on_this_os(
         "mounts a path registry:2 never writes"
     )
 
+    # Plugin 0.10.2: plain HTTP to :2375 (it had no HTTPS), from the Jenkins VM's side (host2's).
     cloud = DockerCloud(f"http://{VM_NAME}:2375", world.host2.forward, api_version="1.19", container_cap=5)
     cloud_closer.append(cloud)
     template = Template("jenkins-slave0", world.jenkins_key, instance_cap=5)
@@ -379,3 +398,31 @@ def test_as_written_on_this_os(
     assert reachable.ok, "-p 5000:5000: the registry answers every host of the VM's network"
     host2 = world.host2.run("hostname").stdout
     assert replace_own_keys(world) == host2, "the account rewrote its own keys: a shell on the bastion"
+
+    # No restart policy on the agent: after a reboot it is gone; the registry (--restart=always) is back.
+    vm.restart()
+    running = vm.run("docker ps --format '{{.Names}}'").stdout.split()
+    assert "registry" in running and "jenkins-slave0" not in running, running
+
+
+def as_written_proxy(
+    world: JenkinsSlave0, spec: OsSpec, laptop_ip: str, record_property: Callable[[str, object], None]
+) -> None:
+    """What the as-written nginx site does where nginx still takes it."""
+    handshake = world.laptop.run(f"{CURL} https://docker.my.domain/version", user="myuser", check=False)
+    access = world.host2.run("cat /var/log/nginx/docker.my.domain.access.log", sudo=True).stdout
+    if tls1_handshake_works(world.laptop):
+        assert handshake.ok and json.loads(handshake.stdout)["ApiVersion"], handshake.stderr
+        assert re.search(rf'^{re.escape(laptop_ip)} .*"GET /version HTTP/1\.1" 200 ', access, re.M), access
+        # What `docker exec -it` meets past the TLS: nginx talks HTTP/1.0 upstream without the
+        # Upgrade/Connection headers, so the engine answers 200, not 101 ("unable to upgrade to tcp").
+        assert exec_start_status(world) == "200"
+    else:
+        assert not handshake.ok and re.search(r"SSL|TLS|alert|handshake", handshake.stderr), handshake.stderr
+        assert laptop_ip not in access, "no request got past the handshake"
+        record_property("expected", f"no TLS 1.0 handshake on {spec}: its OpenSSL forbids TLS below 1.2")
+
+    # The docker CLI (Go) offers no TLS the as-written proxy accepts, on any of these OSes.
+    cli = world.laptop.run(docker_cli("exec -it jenkins-slave0 true"), user="myuser", check=False, timeout=60)
+    assert cli.exit_status != 0
+    assert re.search(r"tls|x509|certificate|handshake|protocol version", cli.stdout, re.I), cli.stdout

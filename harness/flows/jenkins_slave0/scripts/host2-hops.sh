@@ -9,8 +9,19 @@
 . "$FLOW_DIR/lib/common.sh"
 
 templates="$FLOW_DIR/templates/$VARIANT"
-ensure_file /usr/local/bin/docker_ssh.sh 755 root:root < "$templates/docker_ssh.sh"
-ensure_file /usr/local/bin/jenkins_slave0_ssh.sh 755 root:root < "$templates/jenkins_slave0_ssh.sh"
+docker_owner="docker:$(id -gn docker)"
+slave0_owner="jenkins_slave0:$(id -gn jenkins_slave0)"
+if [ "$VARIANT" = as_written ]; then
+    # As written, each script in its account's home, the account's own file.
+    docker_hop=/home/docker/docker_ssh.sh slave0_hop=/home/jenkins_slave0/jenkins_slave0_ssh.sh
+    ensure_file "$docker_hop" 755 "$docker_owner" < "$templates/docker_ssh.sh"
+    ensure_file "$slave0_hop" 755 "$slave0_owner" < "$templates/jenkins_slave0_ssh.sh"
+else
+    # Where root owns them, out of the accounts' reach.
+    docker_hop=/usr/local/bin/docker_ssh.sh slave0_hop=/usr/local/bin/jenkins_slave0_ssh.sh
+    ensure_file "$docker_hop" 755 root:root < "$templates/docker_ssh.sh"
+    ensure_file "$slave0_hop" 755 root:root < "$templates/jenkins_slave0_ssh.sh"
+fi
 
 # As written, command= alone; hardened, restrict first (no PTY, no forwarding
 # of ports, agent or X11) and the real caller as the argument.
@@ -21,8 +32,6 @@ else
     options='restrict,'
 fi
 key=$(cat "$FLOW_DIR/inputs/myuser.pub")
-docker_owner="docker:$(id -gn docker)"
-slave0_owner="jenkins_slave0:$(id -gn jenkins_slave0)"
 if [ "$VARIANT" = as_written ]; then
     # Each account's own ~/.ssh/authorized_keys, which the account may rewrite.
     docker_keys=/home/docker/.ssh/authorized_keys keys_owner_docker=$docker_owner
@@ -35,9 +44,9 @@ else
     slave0_keys=/etc/ssh/authorized_keys/jenkins_slave0 keys_owner_slave0=root:root
     keys_mode=644
 fi
-printf '%scommand="/usr/local/bin/docker_ssh.sh myuser" %s\n' "$options" "$key" |
+printf '%scommand="%s myuser" %s\n' "$options" "$docker_hop" "$key" |
     ensure_file "$docker_keys" "$keys_mode" "$keys_owner_docker"
-printf '%scommand="/usr/local/bin/jenkins_slave0_ssh.sh %s" %s\n' "$options" "$slave0_caller" "$key" |
+printf '%scommand="%s %s" %s\n' "$options" "$slave0_hop" "$slave0_caller" "$key" |
     ensure_file "$slave0_keys" "$keys_mode" "$keys_owner_slave0"
 if [ "$VARIANT" != as_written ]; then
     ensure_block /etc/ssh/sshd_config vps-flows-hop-keys < "$templates/sshd-hops.conf"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # VM-with-docker is ready as an operator checks it after vm.sh or a boot: the
-# engine and the registry answer, the agent has its host key.
+# engine and the registry answer, the agent runs and has its host key.
 # shellcheck source=harness/flows/lib/common.sh
 . "$FLOW_DIR/lib/common.sh"
 # shellcheck source=harness/flows/lib/docker.sh
@@ -8,6 +8,11 @@
 
 engine_answers
 registry_answers http://localhost:5000
+if [ "${VARIANT:-hardened}" = as_written ] && [ "$(docker inspect -f '{{.State.Running}}' jenkins-slave0)" != true ]; then
+    # As written, the agent has no restart policy: after a boot the operator starts it.
+    docker start jenkins-slave0 >/dev/null
+    changed "container jenkins-slave0 started (it has no restart policy)"
+fi
 i=0
 until docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null; do
     i=$((i + 1))

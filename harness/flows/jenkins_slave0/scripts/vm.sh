@@ -1,8 +1,8 @@
 #!/bin/sh
 # VM-with-docker: myuser (in the docker group) reached from host2's docker
-# account, its engine also on TCP :2375, and two containers: the registry on
-# :5000 with the host directory /var/docker-registry, and jenkins-slave0, the
-# Jenkins agent, sshd on :22000.
+# account, its engine also on TCP :2375 of its address, and two containers:
+# the registry on :5000 with the host directory /var/docker-registry, and
+# jenkins-slave0, the Jenkins agent, sshd on :22000.
 #   VARIANT              as_written | hardened
 #   VM_IP                the private address (hardened: where dockerd and the agent listen)
 #   inputs/docker.pub    host2's docker account's key (myuser's authorized key)
@@ -19,13 +19,13 @@ ensure_file /home/myuser/.ssh/authorized_keys 600 myuser:myuser < "$FLOW_DIR/inp
 # The engine on TCP.
 unit=$(systemctl show -p FragmentPath docker.service | cut -d= -f2)
 if [ "$VARIANT" = as_written ]; then
-    # As in 2015: the packaged unit edited in place, every address, no TLS.
-    if grep -q -- '-H tcp://0.0.0.0:2375' "$unit"; then
-        ok "dockerd -H tcp://0.0.0.0:2375 in $unit"
+    # As in 2015: the packaged unit edited in place, the VM's address, no TLS.
+    if grep -q -- "-H tcp://$VM_IP:2375" "$unit"; then
+        ok "dockerd -H tcp://$VM_IP:2375 in $unit"
         engine_changed=no
     else
-        sed -i 's|^ExecStart=\(.*\)$|ExecStart=\1 -H tcp://0.0.0.0:2375|' "$unit"
-        changed "dockerd -H tcp://0.0.0.0:2375 in $unit"
+        sed -i "s|^ExecStart=\(.*\)\$|ExecStart=\1 -H tcp://$VM_IP:2375|" "$unit"
+        changed "dockerd -H tcp://$VM_IP:2375 in $unit"
         engine_changed=yes
     fi
 else
@@ -52,8 +52,29 @@ else
     registry_data=/var/lib/registry registry_port=127.0.0.1:5000:5000 agent_port="$VM_IP:22000:22"
 fi
 run_container registry -p "$registry_port" --restart=always -v "/var/docker-registry:$registry_data" registry:2
-run_container jenkins-slave0 -p "$agent_port" --restart=always \
-    -e "JENKINS_AGENT_SSH_PUBKEY=$(cat "$FLOW_DIR/inputs/agent_keys")" jenkins-slave0
+if [ "$VARIANT" = as_written ]; then
+    # As written: the agent's image built here with its keys baked in
+    # (templates/as_written/agent.Dockerfile), and its container run without
+    # a restart policy: after a reboot it is gone until someone starts it.
+    context="$FLOW_DIR/agent-build"
+    mkdir -p "$context"
+    cp "$FLOW_DIR/templates/as_written/agent.Dockerfile" "$context/Dockerfile"
+    cp "$FLOW_DIR/inputs/agent_keys" "$context/authorized_keys"
+    before=$(docker image inspect -f '{{.Id}}' jenkins-slave0:keys 2>/dev/null || true)
+    built=$(docker build -q -t jenkins-slave0:keys "$context" 2>&1) ||
+        fail "docker build of jenkins-slave0:keys failed: $(echo "$built" | tail -n 5)"
+    image=$(docker image inspect -f '{{.Id}}' jenkins-slave0:keys)
+    if [ "$image" = "$before" ]; then
+        ok "image jenkins-slave0:keys"
+    else
+        changed "image jenkins-slave0:keys (the agent's keys baked in)"
+    fi
+    # The image's ID among the arguments: a new image replaces the container.
+    run_container jenkins-slave0 -p "$agent_port" --label "vps-flows.image=$image" jenkins-slave0:keys
+else
+    run_container jenkins-slave0 -p "$agent_port" --restart=always \
+        -e "JENKINS_AGENT_SSH_PUBKEY=$(cat "$FLOW_DIR/inputs/agent_keys")" jenkins-slave0
+fi
 
 # Ready as an operator checks it.
 sh "$FLOW_DIR/scripts/vm-ready.sh"
