@@ -16,6 +16,25 @@ fail() {
     exit 1
 }
 
+# wait_for SECONDS COMMAND...: run COMMAND (its output dropped) every 0.1 s
+# until it succeeds or SECONDS of wall time have passed; its last status.
+# WAITED is the seconds it really waited, for the message of a caller that
+# gives up (a count of tries says nothing when each try itself takes time).
+wait_for() {
+    limit=$1
+    shift
+    started=$(date +%s)
+    while :; do
+        if "$@" >/dev/null 2>&1; then
+            WAITED=$(($(date +%s) - started))
+            return 0
+        fi
+        WAITED=$(($(date +%s) - started))
+        [ "$WAITED" -lt "$limit" ] || return 1
+        sleep 0.1
+    done
+}
+
 if command -v apt-get >/dev/null 2>&1; then
     # shellcheck source=harness/flows/lib/apt.sh
     . "$FLOW_DIR/lib/apt.sh"

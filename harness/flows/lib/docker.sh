@@ -4,12 +4,8 @@
 
 # engine_answers: wait (up to 60 s) until the engine answers `docker info`.
 engine_answers() {
-    i=0
-    until docker info >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -le 600 ] || fail "the Docker engine does not answer: $(systemctl status docker 2>&1 | tail -n 5)"
-        sleep 0.1
-    done
+    wait_for 60 docker info ||
+        fail "the Docker engine does not answer after $WAITED s: $(systemctl status docker 2>&1 | tail -n 5)"
 }
 
 # restart_engine: restart dockerd (after its unit or daemon.json changed) and
@@ -52,19 +48,21 @@ answers() {
     what=$1 url=$2 container=$3
     shift 3
     [ $# -gt 0 ] || set -- 200
-    i=0
-    while :; do
-        code=$(curl -ksS -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) || code=000
-        for wanted in "$@"; do
-            if [ "$code" = "$wanted" ]; then
-                ok "$what answers on $url"
-                return 0
-            fi
-        done
-        i=$((i + 1))
-        [ $i -le 300 ] || fail "$what does not answer on $url after 30 s: $(docker logs --tail 5 "$container" 2>&1)"
-        sleep 0.1
+    if ! wait_for 30 answer_is "$url" "$@"; then
+        fail "$what does not answer on $url after $WAITED s: $(docker logs --tail 5 "$container" 2>&1)"
+    fi
+    ok "$what answers on $url"
+}
+
+# answer_is URL CODE...: whether URL answers with one of the HTTP CODEs.
+answer_is() {
+    url=$1
+    shift
+    code=$(curl -ksS -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) || code=000
+    for wanted in "$@"; do
+        [ "$code" != "$wanted" ] || return 0
     done
+    return 1
 }
 
 # registry_answers URL: wait until the registry container answers on URL's /v2/

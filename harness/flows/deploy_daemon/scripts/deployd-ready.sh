@@ -10,11 +10,8 @@
 
 name=${DEPLOYD_NAME:-deployd}
 engine_answers
-i=0
-until [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; do
-    i=$((i + 1))
-    [ $i -le 300 ] || fail "container $name is not running after 30 s: $(docker logs --tail 5 "$name" 2>&1)"
-    sleep 0.1
-done
+running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+wait_for 30 running "$name" ||
+    fail "container $name is not running after $WAITED s: $(docker logs --tail 5 "$name" 2>&1)"
 address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$name" | cut -d' ' -f1)
 answers deployd "https://$address:8081/" "$name"

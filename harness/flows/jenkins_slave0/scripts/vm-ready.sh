@@ -13,10 +13,6 @@ if [ "${VARIANT:-hardened}" = as_written ] && [ "$(docker inspect -f '{{.State.R
     docker start jenkins-slave0 >/dev/null
     changed "container jenkins-slave0 started (it has no restart policy)"
 fi
-i=0
-until docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 300 ] || fail "jenkins-slave0 has no host key after 30 s: $(docker logs --tail 5 jenkins-slave0 2>&1)"
-    sleep 0.1
-done
+wait_for 30 docker exec jenkins-slave0 test -s /etc/ssh/ssh_host_ed25519_key.pub ||
+    fail "jenkins-slave0 has no host key after $WAITED s: $(docker logs --tail 5 jenkins-slave0 2>&1)"
 ok "jenkins-slave0 has its host key"
