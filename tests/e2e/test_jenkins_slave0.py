@@ -84,22 +84,31 @@ def exec_start_status(world: JenkinsSlave0) -> str:
 
 def forwarded_agent_sockets(world: JenkinsSlave0) -> list[str]:
     """The agent sockets sshd makes on host2 for the ``docker`` account while laptop's myuser is
-    connected with ``ssh -A`` and an agent holding its key (in /tmp, or ~/.ssh/agent from OpenSSH 10.1)."""
+    connected with ``ssh -A`` and an agent holding its key (in /tmp, or ~/.ssh/agent from OpenSSH 10.1).
+
+    The session stays until host2 has been looked at (a file laptop waits for), not for a fixed time.
+    """
+    done = f"/tmp/agent-session-{uuid.uuid4().hex[:8]}"
     session = (
         'eval "$(ssh-agent -s)" >/dev/null && ssh-add ~/.ssh/id_rsa 2>/dev/null && '
-        "ssh -A -o BatchMode=yes docker@host2 'sleep 3'; status=$?; ssh-agent -k >/dev/null; exit $status"
+        "{ ssh -A -o BatchMode=yes docker@host2 'sleep 120' & pid=$!; "
+        f"timeout 60 sh -c 'until [ -e {done} ]; do sleep 0.05; done'; "
+        "kill $pid; wait $pid; ssh-agent -k >/dev/null; }"
     )
     with ThreadPoolExecutor(1) as pool:
-        connected = pool.submit(world.laptop.run, session, user="myuser", timeout=60)
-        # The forced command execs ssh on to vm once the session (and any agent socket) is set up.
-        found = world.host2.run(
-            "for i in $(seq 100); do ps -u docker -o comm= | grep -qx ssh && break; sleep 0.05; done; "
-            "ps -u docker -o comm= | grep -qx ssh || { echo 'no session of docker on host2' >&2; exit 1; }; "
-            "find /tmp /home/docker -type s -user docker 2>/dev/null",
-            sudo=True,
-            check=False,
-        )
-        connected.result()
+        connected = pool.submit(world.laptop.run, session, user="myuser", timeout=90, check=False)
+        try:
+            # The forced command execs ssh on to vm once the session (and any agent socket) is set up.
+            found = world.host2.run(
+                "timeout 30 sh -c 'until ps -u docker -o comm= | grep -qx ssh; do sleep 0.05; done' || "
+                "{ echo 'no session of docker on host2' >&2; exit 1; }; "
+                "find /tmp /home/docker -type s -user docker 2>/dev/null",
+                sudo=True,
+                check=False,
+            )
+        finally:
+            world.laptop.run(f"touch {done}", user="myuser")
+            connected.result()
     assert found.ok, found.stderr
     return found.stdout.split()
 
@@ -168,11 +177,13 @@ def test_hops_reach_the_vm_and_the_agent_and_leave_a_syslog_trail(jenkins_slave0
 
     remote = world.laptop_ssh("docker@host2", "true", "-o ExitOnForwardFailure=yes -R 15001:127.0.0.1:22", check=False)
     assert remote.exit_status == 255 and "remote port forwarding failed" in remote.stderr
-    pty = world.laptop_ssh("docker@host2", "tty", "-tt", check=False)
-    assert "PTY allocation request failed" in pty.stderr + pty.stdout
     local = world.laptop.run(
-        "ssh -o BatchMode=yes -L 127.0.0.1:15000:vm-with-docker:22 docker@host2 'sleep 3' 2>/tmp/l.err & "
-        "sleep 1.5; timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/15000; head -c 4 <&3' || true; wait; cat /tmp/l.err",
+        # Until ssh listens on 15000 (it has logged in), then one connection through it; then the session ends.
+        "ssh -o BatchMode=yes -L 127.0.0.1:15000:vm-with-docker:22 docker@host2 'sleep 120' 2>/tmp/l.err & pid=$!; "
+        "timeout 30 sh -c 'until ss -ltn | grep -q 127.0.0.1:15000; do sleep 0.05; done'; "
+        "timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/15000; head -c 4 <&3' || true; "
+        "timeout 10 sh -c 'until grep -q prohibited /tmp/l.err; do sleep 0.05; done'; "
+        "kill $pid; wait $pid; cat /tmp/l.err",
         user="myuser",
     )
     assert "SSH-" not in local.stdout and "administratively prohibited" in local.stdout, local.stdout
@@ -235,7 +246,7 @@ def test_registry_keeps_images_across_recreation_and_reboot(jenkins_slave0: Jenk
     vm.restart()
     running = vm.run("docker ps --format '{{.Names}}'").stdout.split()
     assert {"registry", "jenkins-slave0"} <= set(running), "--restart=always on both"
-    catalog = vm.run("for i in $(seq 150); do curl -fsS localhost:5000/v2/_catalog && break; sleep 0.2; done").stdout
+    catalog = vm.run("timeout 30 sh -c 'until curl -fsS localhost:5000/v2/_catalog; do sleep 0.2; done'").stdout
     assert json.loads(catalog) == {"repositories": ["team/base"]}
     assert world.laptop_ssh("docker@host2", "hostname").stdout == "vm\n"
     assert world.laptop_ssh("jenkins_slave0@host2", "whoami").stdout == "jenkins\n"
@@ -313,6 +324,102 @@ def test_a_second_provisioning_run_changes_nothing(jenkins_slave0: JenkinsSlave0
     again = jenkins_slave0.apply()
     assert [(step.host, step.script, step.changed) for step in again if step.changed] == []
     assert all("ok: " in step.output for step in again), "each step says what it found in place"
+
+
+# -- attacks, both variants ------------------------------------------------
+
+
+def injections(marker: str) -> dict[str, str]:
+    """A client's command per form of injection, each meant to create ``marker``."""
+    return {
+        "semicolon": f"true; touch {marker}",
+        "substitution": f"$(touch {marker})",
+        "backticks": f"`touch {marker}`",
+        "newline": f"true\ntouch {marker}",
+        # OpenSSH reads options after the destination unless `--` ends them.
+        "proxycommand": f"-oProxyCommand=sh -c 'touch {marker}'",
+        # The same, without a space for the bastion's word splitting to cut: ProxyCommand's own shell expands it.
+        "proxycommand-ifs": f"-oProxyCommand=touch${{IFS}}{marker}",
+    }
+
+
+def where_it_ran(world: JenkinsSlave0, account: str, form: str) -> str:
+    """Where laptop's client command of injection ``form`` through ``account``@host2 created its marker:
+    host2, next (the hop's destination: the VM for docker, the agent container for jenkins_slave0) or nowhere."""
+    marker = f"/tmp/x-{form}-{uuid.uuid4().hex[:8]}"
+    world.laptop_ssh(f"{account}@host2", injections(marker)[form], check=False)
+    found = []
+    if world.host2.run(f"test -e {marker}", check=False).ok:
+        found.append("host2")
+    inside = f"docker exec jenkins-slave0 test -e {marker}" if account == "jenkins_slave0" else f"test -e {marker}"
+    if world.vm.run(inside, check=False).ok:
+        found.append("next")
+    return "+".join(found) or "nowhere"
+
+
+#: Where each form runs, per variant: as written, the bastion splits and globs the words and ssh reads
+#: the options among them (a ProxyCommand runs on host2); hardened, the command is one word after `--`,
+#: run by the next hop's shell only (which is what the hop is for), never on host2.
+EXPECTED_INJECTIONS = {
+    "as_written": {
+        "semicolon": "next",
+        "substitution": "next",
+        "backticks": "next",
+        "newline": "nowhere",  # the bastion's word splitting turns the newline into a space: `true touch ...`
+        "proxycommand": "nowhere",  # split into -oProxyCommand=sh -c ''touch' ...: ssh refuses the cipher 'touch
+        "proxycommand-ifs": "host2",
+    },
+    "hardened": {
+        "semicolon": "next",
+        "substitution": "next",
+        "backticks": "next",
+        "newline": "next",
+        "proxycommand": "nowhere",  # the next hop's shell has no command -oProxyCommand=sh
+        "proxycommand-ifs": "nowhere",
+    },
+}
+
+
+def injection_matrix(world: JenkinsSlave0) -> dict[str, dict[str, str]]:
+    forms = list(injections("m"))
+    return {account: {form: where_it_ran(world, account, form) for form in forms} for account in HOP_ACCOUNTS}
+
+
+HOP_ACCOUNTS = ("docker", "jenkins_slave0")
+
+
+def interactive_login(world: JenkinsSlave0) -> str:
+    """What laptop's myuser sees typing ``hostname`` and ``tty`` into ``ssh -t docker@host2`` (the write-up's
+    interactive hop to a shell on the VM), under a terminal."""
+    return world.laptop.run(
+        "printf 'hostname\\ntty\\nexit\\n' | ssh -tt -o BatchMode=yes docker@host2", user="myuser", timeout=60
+    ).stdout
+
+
+def forged_log_line(world: JenkinsSlave0) -> list[str]:
+    """host2's log lines that begin like a hop line for caller ``admin`` after laptop sent a command with a
+    newline followed by such a line: a second, forged line where the hop logs the command as it came."""
+    forged = f"docker_ssh.sh: caller=admin host=10.9.9.9 command=reboot-{uuid.uuid4().hex[:6]}"
+    world.laptop_ssh("docker@host2", f"true\n{forged}", check=False)
+    lines = world.host2.run("journalctl --no-pager -o cat", sudo=True).stdout.splitlines()
+    return [line for line in lines if line.startswith(forged)]
+
+
+def test_hardened_hops_run_no_injection_on_host2_and_log_one_line(jenkins_slave0: JenkinsSlave0) -> None:
+    world = jenkins_slave0
+    assert injection_matrix(world) == dict.fromkeys(HOP_ACCOUNTS, EXPECTED_INJECTIONS["hardened"])
+    assert forged_log_line(world) == [], "a newline in the command is logged as \\n, on the hop's one line"
+    login = interactive_login(world)
+    assert "\nvm\r\n" in login and "/dev/pts/" in login, "restrict,pty: the interactive hop gets a terminal"
+
+
+@pytest.mark.jenkins_slave0(variant="as_written")
+def test_as_written_hops_run_injections_where_the_write_up_lets_them(jenkins_slave0: JenkinsSlave0) -> None:
+    world = jenkins_slave0
+    assert injection_matrix(world) == dict.fromkeys(HOP_ACCOUNTS, EXPECTED_INJECTIONS["as_written"])
+    assert len(forged_log_line(world)) == 1, "a newline in the command forges a second log line"
+    login = interactive_login(world)
+    assert "\nvm\r\n" in login and "/dev/pts/" in login, "ssh -t: the interactive hop gets a terminal"
 
 
 # -- as written -------------------------------------------------------------

@@ -23,13 +23,15 @@ else
     ensure_file "$slave0_hop" 755 root:root < "$templates/jenkins_slave0_ssh.sh"
 fi
 
-# As written, command= alone; hardened, restrict first (no PTY, no forwarding
-# of ports, agent or X11) and the real caller as the argument.
+# As written, command= alone; hardened, restrict first (no forwarding of
+# ports, agent or X11), pty again for the interactive login the write-up uses
+# (`ssh -t docker@host2`, then a shell on the VM), and the real caller as the
+# argument.
 options='' slave0_caller=myuser
 if [ "$VARIANT" = as_written ]; then
     slave0_caller=jenkins
 else
-    options='restrict,'
+    options='restrict,pty,'
 fi
 key=$(cat "$FLOW_DIR/inputs/myuser.pub")
 if [ "$VARIANT" = as_written ]; then

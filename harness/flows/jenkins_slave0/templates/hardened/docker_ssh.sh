@@ -13,7 +13,10 @@ myuser) ;;
     exit 1
     ;;
 esac
-logger "docker_ssh.sh: caller=${CALLER} host=${SSH_CLIENT%% *} command=${SSH_ORIGINAL_COMMAND:-}"
+# The client's command on one log line: a newline or carriage return in it is
+# written as \n or \r, so no client can forge a second line.
+command=$(printf '%s' "${SSH_ORIGINAL_COMMAND:-}" | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/\\n/g' -e 's/\r/\\r/g')
+logger "docker_ssh.sh: caller=${CALLER} host=${SSH_CLIENT%% *} command=${command}"
 if [ -n "${SSH_ORIGINAL_COMMAND:-}" ]; then
     exec ssh -o BatchMode=yes -l "$CALLER" -- vm-with-docker "$SSH_ORIGINAL_COMMAND"
 fi
