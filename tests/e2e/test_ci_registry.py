@@ -5,6 +5,7 @@ registry-less ways of carrying an image over SSH."""
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
@@ -64,3 +65,27 @@ def test_without_a_registry_images_travel_over_ssh(ci_registry: CiRegistry) -> N
     world.pipeline("ship.sh", "export-change", "3")
     assert world.page() == "webapp 3\n", "import --change gives back CMD and ENV"
     assert webapp_containers(world) == ["webapp:3-export-change webapp"]
+
+
+def test_a_version_or_command_with_shell_syntax_deploys_nothing_and_says_why(ci_registry: CiRegistry) -> None:
+    world = ci_registry
+    world.pipeline("build.sh", "4")
+    world.pipeline("deploy.sh", "4")
+    marker = "/tmp/pwned"
+    for version in (f"4; touch {marker}", f"$(touch {marker})", f"4 `touch {marker}`"):
+        refused = world.pipeline("deploy.sh", version, check=False)
+        assert refused.exit_status == 2, refused
+        assert (
+            refused.stderr == f"deploy.sh: not a version (a Docker tag: letters, digits, _ . -, up to 128): {version}\n"
+        )
+    # The deploy key itself: production's forced command takes its words, runs nothing else.
+    for command in (f"deploy {WEBAPP}:4;touch${{IFS}}{marker}", f"sh -c 'touch {marker}'", f"touch {marker}"):
+        said = world.jenkins.run(
+            f"ssh -o BatchMode=yes deploy@production {shlex.quote(command)}", user="jenkins", check=False
+        )
+        assert said.exit_status == 2 and said.stderr.startswith("webapp-deploy: not "), said
+    shell = world.jenkins.run("ssh -o BatchMode=yes -tt deploy@production", user="jenkins", check=False, timeout=30)
+    assert "not a command of this account: (none)" in shell.stdout + shell.stderr, "no shell for the deploy key"
+    for host in (world.production, world.jenkins):
+        assert not host.run(f"test -e {marker}", check=False).ok, f"nothing ran on {host.name}"
+    assert world.page() == "webapp 4\n", "the deployed version still runs"

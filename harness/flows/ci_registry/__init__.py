@@ -9,8 +9,8 @@ Three VPSes of one OS on one private network, each with its own engine::
     registry.local:5000 (registry:2 on the registry host's engine, plain HTTP)
        ^  docker pull
        |
-    production (user deploy): webapp-deploy IMAGE swaps the webapp on :8080
-       ^-- ssh deploy@production webapp-deploy IMAGE, from jenkins
+    production (user deploy): webapp-deploy, the key's forced command, swaps the webapp on :8080
+       ^-- ssh deploy@production deploy IMAGE, from jenkins
 
 The engines of jenkins and production name the registry in daemon.json's
 ``insecure-registries`` (``scripts/engine.sh``); the registry host's own does
@@ -47,7 +47,7 @@ WEBAPP_PORT = 8080
 ROLES = {
     "registry": f"{REGISTRY}: registry:2 on this host's engine, plain HTTP, data in /srv/registry",
     "jenkins": "the build host: user jenkins (the Jenkins master's SSH agent), its own engine",
-    "production": f"runs the webapp on :{WEBAPP_PORT}; user deploy, webapp-deploy IMAGE",
+    "production": f"runs the webapp on :{WEBAPP_PORT}; user deploy, whose key runs webapp-deploy only",
 }
 
 

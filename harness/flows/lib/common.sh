@@ -16,6 +16,12 @@ fail() {
     exit 1
 }
 
+# quote VALUE: VALUE as one word of a shell command line, in single quotes
+# (what bash's printf %q is for; dash has no %q).
+quote() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
 # wait_for SECONDS COMMAND...: run COMMAND (its output dropped) every 0.1 s
 # until it succeeds or SECONDS of wall time have passed; its last status.
 # WAITED is the seconds it really waited, for the message of a caller that
@@ -98,8 +104,9 @@ ensure_key() {
     fi
     bits=''
     [ "$type" = rsa ] && bits='-b 2048'
-    # shellcheck disable=SC2086 # no word, or two
-    su -s /bin/sh "$user" -c "ssh-keygen -q -t $type $bits -N '' -C $user@$(hostname) -f $key"
+    # su takes one command line: each value goes into it quoted (su's own
+    # option parsing reads words after the login on some systems).
+    su -s /bin/sh "$user" -c "ssh-keygen -q -t $(quote "$type") $bits -N '' -C $(quote "$user@$(hostname)") -f $(quote "$key")"
     changed "key $key"
 }
 

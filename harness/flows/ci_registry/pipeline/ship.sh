@@ -12,6 +12,10 @@ set -eu
 mode=${1:?usage: ship.sh save|export|export-change VERSION}
 version=${2:?usage: ship.sh save|export|export-change VERSION}
 : "${REGISTRY:?}"
+printf '%s' "$version" | grep -Eqx '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}' || {
+    echo "ship.sh: not a version (a Docker tag: letters, digits, _ . -, up to 128): $version" >&2
+    exit 2
+}
 production="deploy@${PRODUCTION:-production}"
 built="$REGISTRY/team/webapp:$version"
 
@@ -19,16 +23,17 @@ case "$mode" in
 save)
     image="webapp:$version"
     docker tag "$built" "$image"
-    docker save "$image" | ssh -o BatchMode=yes "$production" docker load >/dev/null
+    docker save "$image" | ssh -o BatchMode=yes "$production" load >/dev/null
     ;;
 export | export-change)
+    # production's webapp-deploy makes the import; with export-change it gives
+    # back the CMD and ENV (import --change), which plain export loses.
     image="webapp:$version-$mode"
-    changes=''
-    if [ "$mode" = export-change ]; then
-        changes="--change 'CMD [\"perl\", \"/srv/webapp/app.pl\"]' --change 'ENV WEBAPP_VERSION=$version'"
-    fi
+    words="import $image"
+    [ "$mode" = export ] || words="import-change $image $version"
     container=$(docker create "$built")
-    docker export "$container" | ssh -o BatchMode=yes "$production" "docker import $changes - $image" >/dev/null
+    # shellcheck disable=SC2086 # the words production's forced command splits
+    docker export "$container" | ssh -o BatchMode=yes "$production" $words >/dev/null
     docker rm "$container" >/dev/null
     ;;
 *)
@@ -36,4 +41,4 @@ export | export-change)
     exit 2
     ;;
 esac
-exec ssh -o BatchMode=yes "$production" webapp-deploy "$image"
+exec ssh -o BatchMode=yes "$production" deploy "$image"
