@@ -11,6 +11,8 @@ import io
 import json
 import re
 import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,16 +24,49 @@ from harness.result import CommandResult
 pytestmark = pytest.mark.docker
 
 
-def interleaved(world: ConcurrentBuilds, per_job_config: bool) -> CommandResult:
-    """Jobs 101 (alice) and 102 (bob) at once, in a fixed order: both log in and build, 101
-    pushes and logs out while 102 is between its login and its push; 102's push."""
-    for number, user in ((101, "alice"), (102, "bob")):
-        world.job(number, "login", user=user, per_job_config=per_job_config)
-    for number in (101, 102):
-        world.job(number, "build", per_job_config=per_job_config)
-    world.job(101, "push", per_job_config=per_job_config)
-    world.job(101, "logout", per_job_config=per_job_config)
-    return world.job(102, "push", per_job_config=per_job_config, check=False)
+def at_the_same_time(world: ConcurrentBuilds, per_job_config: bool) -> dict[int, CommandResult]:
+    """Jobs 101 (alice) and 102 (bob) of user jenkins, run at the same time in two threads, each stage a
+    process as a Jenkins ``sh`` step is: 101 logs in first, then 102; both build; at a barrier between
+    login and push both are logged in; 101 pushes and logs out while 102 is between its login and its
+    push; then 102 pushes. The results of the two pushes."""
+    logged_in, logged_out = threading.Event(), threading.Event()
+    barrier = threading.Barrier(2, timeout=300)
+    pushes: dict[int, CommandResult] = {}
+
+    def job_101() -> None:
+        try:
+            world.job(101, "login", user="alice", per_job_config=per_job_config)
+        finally:
+            logged_in.set()
+        world.job(101, "build", per_job_config=per_job_config)
+        barrier.wait()
+        pushes[101] = world.job(101, "push", per_job_config=per_job_config, check=False)
+        world.job(101, "logout", per_job_config=per_job_config)
+        logged_out.set()
+
+    def job_102() -> None:
+        logged_in.wait(300)
+        world.job(102, "login", user="bob", per_job_config=per_job_config)
+        world.job(102, "build", per_job_config=per_job_config)
+        barrier.wait()
+        logged_out.wait(300)
+        pushes[102] = world.job(102, "push", per_job_config=per_job_config, check=False)
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(job_101), pool.submit(job_102)]:
+            done.result()
+    return pushes
+
+
+def pushed_as(world: ConcurrentBuilds, number: int) -> list[str]:
+    """The registry users that PUT job ``number``'s manifest, from the registry's request log."""
+    log = world.registry.run("docker logs registry 2>&1").stdout
+    return sorted(
+        set(
+            re.findall(rf'auth\.user\.name="?(\w+)"?.*http\.request\.method=PUT.*manifests/{number}\b', log)
+            + re.findall(rf'http\.request\.method=PUT.*manifests/{number}\b.*auth\.user\.name="?(\w+)"?', log)
+        )
+    )
 
 
 def logins(world: ConcurrentBuilds, config: str) -> list[str]:
@@ -41,7 +76,10 @@ def logins(world: ConcurrentBuilds, config: str) -> list[str]:
 
 
 def test_a_shared_docker_config_fails_the_other_jobs_push_on_logout(concurrent_builds: ConcurrentBuilds) -> None:
-    pushed = interleaved(concurrent_builds, per_job_config=False)
+    pushes = at_the_same_time(concurrent_builds, per_job_config=False)
+    assert pushes[101].ok, pushes[101].stderr
+    assert pushed_as(concurrent_builds, 101) == ["bob"], "job 101 (alice's) silently pushed as bob: the last login"
+    pushed = pushes[102]
     assert not pushed.ok, "job 101's logout erased the credentials job 102 logged in with"
     assert re.search(r"no basic auth credentials|unauthorized|authentication required", pushed.stderr), pushed.stderr
     assert logins(concurrent_builds, "/home/jenkins/.docker/config.json") == []
@@ -49,8 +87,10 @@ def test_a_shared_docker_config_fails_the_other_jobs_push_on_logout(concurrent_b
 
 def test_a_docker_config_per_job_keeps_each_jobs_login(concurrent_builds: ConcurrentBuilds) -> None:
     world = concurrent_builds
-    pushed = interleaved(world, per_job_config=True)
-    assert pushed.ok and pushed.stdout == f"job 102: pushed {REGISTRY}/team/job:102\n", pushed.stderr
+    pushes = at_the_same_time(world, per_job_config=True)
+    pushed = pushes[102]
+    assert pushes[101].ok and pushed.ok and pushed.stdout == f"job 102: pushed {REGISTRY}/team/job:102\n", pushed.stderr
+    assert (pushed_as(world, 101), pushed_as(world, 102)) == (["alice"], ["bob"]), "each job as its own user"
     workspace = "/home/jenkins/workspace/job"
     assert logins(world, f"{workspace}/101/.docker/config.json") == [], "101 logged out of its own config"
     assert logins(world, f"{workspace}/102/.docker/config.json") == ["bob"], "only bob's, never alice's"
@@ -118,11 +158,20 @@ def test_the_cleanup_stage_prunes_by_build_time_and_logs_out(concurrent_builds: 
     world.job(103, "pull", per_job_config=False)  # pulled a moment ago, built in 2015
     world.job(104, "build", per_job_config=False)
     jenkins.run("docker rm $(docker create -v /cache " + world.os.registry_ref + " true) >/dev/null")
-    assert jenkins.run("docker volume ls -q -f dangling=true").stdout.split(), "a dangling volume to remove"
+    jenkins.run("docker volume create job-cache >/dev/null")  # a named volume no container uses
+    assert len(jenkins.run("docker volume ls -q -f dangling=true").stdout.split()) == 2, "dangling volumes to remove"
 
     assert world.job(103, "cleanup", per_job_config=False).stdout == "job 103: cleaned up\n"
     present = jenkins.run("docker images --format '{{.Repository}}:{{.Tag}}'").stdout.split()
     assert old not in present, "until=2h compares build time: the image pulled a moment ago went"
     assert fresh in present, "built a moment ago: kept"
-    assert jenkins.run("docker volume ls -q -f dangling=true").stdout == ""
+    assert jenkins.run("docker volume ls -q -f dangling=true").stdout == "", "the write-up's ls | xargs rm: named too"
     assert logins(world, "/home/jenkins/.docker/config.json") == []
+
+    # What `docker volume prune` would have done instead: from Docker 23 (API 1.42) anonymous volumes only.
+    jenkins.run("docker volume create job-cache >/dev/null && docker volume prune -f >/dev/null")
+    left = jenkins.run("docker volume ls -q").stdout.split()
+    if int(jenkins.run("docker version -f '{{.Server.Version}}'").stdout.split(".")[0]) >= 23:
+        assert left == ["job-cache"], "volume prune keeps named volumes from Docker 23 on"
+    else:
+        assert left == [], "before Docker 23, volume prune removes named volumes too"

@@ -7,7 +7,7 @@
 #   job.sh pull [IMAGE]     pull IMAGE (default: the job's own image)
 #   job.sh logout           docker logout
 #   job.sh cleanup          the cleanup stage: images older than 2 h that no
-#                           container uses, dangling volumes, logout
+#                           container uses, volumes no container uses, logout
 #   REGISTRY, BASE, BUILD_NUMBER, REGISTRY_USER (login); WORKSPACE (default
 #   ~/workspace/job); PER_JOB_CONFIG=yes: DOCKER_CONFIG=$WORKSPACE/$BUILD_NUMBER/.docker,
 #   the job's own credentials, which no other job's login or logout touches
@@ -50,9 +50,11 @@ logout)
     ;;
 cleanup)
     # until= compares when an image was built, not when it was pulled: a
-    # freshly pulled image built long ago goes too.
+    # freshly pulled image built long ago goes too. The volumes as the
+    # write-up removes them: every one no container uses, named ones too
+    # (`docker volume prune` keeps named volumes from Docker 23 on).
     docker system prune -a -f --filter until=2h >/dev/null
-    docker volume prune -f >/dev/null
+    docker volume ls -qf dangling=true | xargs -r docker volume rm >/dev/null
     docker logout "$REGISTRY" >/dev/null
     echo "job $BUILD_NUMBER: cleaned up"
     ;;
