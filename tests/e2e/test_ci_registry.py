@@ -5,6 +5,7 @@ registry-less ways of carrying an image over SSH."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import pytest
@@ -89,3 +90,23 @@ def test_a_version_or_command_with_shell_syntax_deploys_nothing_and_says_why(ci_
     for host in (world.production, world.jenkins):
         assert not host.run(f"test -e {marker}", check=False).ok, f"nothing ran on {host.name}"
     assert world.page() == "webapp 4\n", "the deployed version still runs"
+
+
+def test_chained_images_each_from_the_previous_tag_in_the_registry(ci_registry: CiRegistry) -> None:
+    world = ci_registry
+    said = world.pipeline("chain.sh", timeout=600).stdout.splitlines()
+    base = f"{REGISTRY}/team/base:imported"
+    assert said[0] == f"chain: base imported from a tar, pushed as {base}"
+    froms = [base] + [f"{REGISTRY}/team/chain-{n:02d}:1" for n in range(1, 4)]
+    assert said[1:] == [f"chain: {REGISTRY}/team/chain-{n:02d}:1 FROM {froms[n - 1]}, pushed" for n in range(1, 5)]
+    last = f"{REGISTRY}/team/chain-04:1"
+    assert world.production.run(f"docker run --rm {last} cat /etc/chain", timeout=120).stdout == "01\n02\n03\n04\n"
+    imported = world.production.run(f"docker history --format '{{{{.CreatedBy}}}}' {last}").stdout.splitlines()
+    assert len(imported) == 5 and imported[-1] == "", "four RUN layers on one imported layer (no history of its own)"
+    catalog = json.loads(world.registry.run("curl -fsS http://localhost:5000/v2/_catalog").stdout)["repositories"]
+    assert {"team/base", *(f"team/chain-{n:02d}" for n in range(1, 5))} <= set(catalog)
+
+    # No registry on :5000 of the build host itself: the engine's own error.
+    world.jenkins.run(f"docker tag {world.os.registry_ref} localhost:5000/team/nowhere:1")
+    refused = world.jenkins.run("docker push localhost:5000/team/nowhere:1", check=False, timeout=120)
+    assert not refused.ok and re.search(r"connect: connection refused", refused.stderr), refused.stderr
