@@ -83,6 +83,12 @@ class HarnessConfig:
         return self.cache_dir / "locks"
 
     @property
+    def world_dir(self) -> Path:
+        """What a snapshotted world keeps besides its images (its keys, passwords, tokens): files of 0600
+        in a folder of 0700, never image labels (see :mod:`harness.flows.snapshots`)."""
+        return self.cache_dir / "worlds"
+
+    @property
     def cli_dir(self) -> Path:
         """The key and state of VPSes made by ``vps-harness up``."""
         return self.cache_dir / "cli"

@@ -24,10 +24,14 @@ image recipes (``vps_images/``, the flows' ``images/``), this module and the
 flow's driver, the base of the VPS image the world starts from, the variant
 and the slot: change any and the world is provisioned again.
 What a copy does not carry is :mod:`harness.snapshot`'s list; besides it, a
-world's own values (its Jenkins master key, certificate, passwords: the
-fields its class adds) are kept in its snapshots' ``vps-harness.world-snapshot``
-label. Those are test keys of disposable servers, as the servers' own files
-are: never ship a snapshot. Fields that are this process's own (``LOCAL``: a
+world's own values (its Jenkins master key, certificate, passwords, tokens:
+the fields its class adds) are kept in a file of the machine's world folder
+(``HarnessConfig.world_dir``: 0700, the file 0600) named by the snapshots'
+key, never in an image: the snapshots' ``vps-harness.world-snapshot`` label
+holds the hosts, roles and steps only, and no flow input is left on a host
+(``Scripts.run`` removes them). Snapshots whose file is gone are not used:
+the world is provisioned again. The servers' own files are test state of
+disposable servers: never ship a snapshot. Fields that are this process's own (``LOCAL``: a
 folder here, a port forward) are not kept; a copy makes them again
 (``World.restored``). A variant a snapshot cannot carry (``NOT_COPIED``: a
 world on the host's engine) is provisioned each time.
@@ -141,7 +145,7 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     world = provision(fleet, spec, variant, networks=networks)
     provisioned_in = time.monotonic() - provisioning
     try:
-        _snapshot(world, key, recipe, salt)
+        _snapshot(fleet, world, key, recipe, salt)
     finally:
         world.close()
     # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
@@ -185,11 +189,15 @@ def _slot_networks(fleet: Fleet, flow: str, names: tuple[str, ...], key: str) ->
 
 
 def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[str, Snapshot]] | None:
-    """The manifest and host snapshots of the world of ``key``, when every one of them is here."""
+    """The manifest (with the world's values) and host snapshots of the world of ``key``, when every
+    snapshot and the values' file are here."""
     rows = fleet.client.api.images(filters={"label": [f"{labels.RECIPE_HASH}={key}", WORLD_LABEL]})
-    if not rows:
+    kept = _values_file(fleet, key)
+    if not rows or not kept.is_file():
         return None
     manifest = json.loads(rows[0]["Labels"][WORLD_LABEL])
+    manifest["values"] = json.loads(kept.read_text())
+    manifest["key"] = key
     found = {}
     for name, host in manifest["hosts"].items():
         snap = snapshot.find(fleet.client, snapshot.tag_for(spec, host["name"], key))
@@ -199,9 +207,27 @@ def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[st
     return manifest, found
 
 
-def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str, ...]) -> None:
-    """Snapshot every VPS of ``world`` under ``key``, with the world's manifest; they are left powered off."""
+def _values_file(fleet: Fleet, key: str) -> Path:
+    return fleet.images.config.world_dir / f"{key}.json"
+
+
+def _keep_values(fleet: Fleet, key: str, values: dict[str, Any]) -> None:
+    """Write a world's values to its file: a folder of 0700, a file of 0600 from its first byte."""
+    folder = fleet.images.config.world_dir
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = _values_file(fleet, key)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump(values, out)
+    partial.replace(path)
+
+
+def _snapshot(fleet: Fleet, world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str, ...]) -> None:
+    """Snapshot every VPS of ``world`` under ``key``, with the world's manifest; they are left powered off.
+    The world's values go to its file in the world folder, not into the images."""
     with world.timing("snapshot"):
+        _keep_values(fleet, key, _values(world))
         manifest = {
             "flow": world.flow,
             "variant": world.variant,
@@ -216,7 +242,6 @@ def _snapshot(world: World, key: str, recipe: tuple[Path, ...], salt: tuple[str,
                 for name, vps in world.hosts.items()
             },
             "steps": [[step.host, step.script, list(step.changed), step.seconds] for step in world.steps],
-            "values": _values(world),
         }
         text = json.dumps(manifest)
         take = functools.partial(
@@ -270,6 +295,7 @@ def _restore(
         roles=manifest["roles"],
         steps=[Step(host, script, tuple(changed), seconds, "") for host, script, changed, seconds in manifest["steps"]],
         timings={"starts": time.monotonic() - started},
+        snapshot_key=manifest["key"],
         **_from_values(manifest["values"]),
     )
     try:

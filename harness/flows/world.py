@@ -98,13 +98,17 @@ class Scripts:
     ) -> Step:
         """Run ``scripts/<script>`` on ``vps`` as root, with ``env`` and ``inputs`` (files under ``inputs/``).
 
+        The inputs are removed once the script has run, whatever it did: none
+        is left at rest (nor in a snapshot), and no later script reads a stale one.
         Raises :class:`ProvisioningFailed` with its output when it fails.
         """
-        for name, text in (inputs or {}).items():
-            vps.put_text(text, f"{self.remote}/inputs/{name}", mode=0o600)
+        paths = [f"{self.remote}/inputs/{name}" for name in inputs or {}]
+        for path, text in zip(paths, (inputs or {}).values()):
+            vps.put_text(text, path, mode=0o600)
+        cleanup = f"; status=$?; rm -f {shlex.join(paths)}; exit $status" if paths else ""
         started = time.monotonic()
         result = vps.run(
-            f"sh {shlex.quote(self.remote)}/scripts/{script}",
+            f"sh {shlex.quote(self.remote)}/scripts/{script}{cleanup}",
             sudo=True,
             env={"FLOW_DIR": self.remote, **(env or {})},
             check=False,
@@ -173,6 +177,8 @@ class World:
     steps: list[Step] = field(default_factory=list)
     #: Seconds per phase of the provisioning (images, starts, each step).
     timings: dict[str, float] = field(default_factory=dict)
+    #: The content key of the snapshots this world is a copy of (empty for a world provisioned here).
+    snapshot_key: str = ""
 
     def __post_init__(self) -> None:
         for vps in self.hosts.values():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 
+import docker
 import pytest
 from filelock import FileLock
 
@@ -40,3 +42,16 @@ def sweeping_apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """
     with FileLock(tmp_path_factory.getbasetemp().parent / "vps-harness-sweeps.lock"):
         yield
+
+
+def world_snapshot_text(client: docker.DockerClient, key: str) -> str:
+    """Everything `docker inspect` and `docker history --no-trunc` tell of the snapshot images of the world
+    of content key ``key``: where its secrets must never show."""
+    from harness import labels
+
+    texts = []
+    for image in client.images.list(filters={"label": f"{labels.RECIPE_HASH}={key}"}):
+        texts.append(json.dumps(image.attrs))
+        texts.append(json.dumps(image.history()))
+    assert texts, "there are world snapshots to look at"
+    return "\n".join(texts)

@@ -20,6 +20,7 @@ from harness.errors import CommandFailed
 from harness.flows.ci_registry import REGISTRY
 from harness.flows.ci_registry.builds import ConcurrentBuilds
 from harness.result import CommandResult
+from tests.e2e.environment import world_snapshot_text
 
 pytestmark = pytest.mark.docker
 
@@ -118,6 +119,9 @@ def test_secrets_never_show_in_results_transcripts_or_reports(concurrent_builds:
         shown = vps.transcript.render() + vps.report()
         assert all(secret not in shown for secret in [*world.passwords.values(), mine])
     assert "echo [secret]" in world.registry.transcript.render()
+    if world.snapshot_key:  # a copy (the default; --vps-snapshots=off provisions afresh)
+        shown = world_snapshot_text(world.jenkins.client, world.snapshot_key)
+        assert all(password not in shown for password in world.passwords.values()), "no password in an image"
 
 
 def old_image(tag: str, arch: str, created: str = "2015-06-01T00:00:00Z") -> bytes:

@@ -24,7 +24,7 @@ from harness.reaper import remove_labelled
 from harness.snapshot import Snapshot, SnapshotRefused
 from harness.spec import SUPPORTED, OsSpec
 from harness.vps import Vps
-from tests.e2e.environment import images_or_skip
+from tests.e2e.environment import images_or_skip, world_snapshot_text
 
 pytestmark = pytest.mark.docker
 
@@ -177,6 +177,16 @@ def test_a_world_copy_is_pristine_and_keeps_its_addresses(
     assert second.host2.run("systemctl is-active nginx", check=False).stdout == "active\n"
     assert second.laptop_ssh("docker@host2", "whoami").stdout == "myuser\n", "the hop to the VM works on a copy"
     assert "starts" in second.timings and "provisioning" not in second.timings, "a copy, not a provisioning"
+
+    # No secret of the world in its snapshot images, no flow input on its hosts; its values in a 0600 file.
+    shown = world_snapshot_text(vps_fleet.client, second.snapshot_key)
+    assert second.jenkins_key.private.strip() not in shown and "PRIVATE KEY" not in shown
+    assert '\\"values\\"' not in shown, "the world's label holds hosts, roles and steps only"
+    for vps in second.hosts.values():
+        assert vps.run("ls -A /opt/vps-flows/jenkins-slave0/inputs 2>/dev/null", sudo=True, check=False).stdout == ""
+    kept = list(vps_fleet.images.config.world_dir.glob("*.json"))
+    assert kept and all(path.stat().st_mode & 0o777 == 0o600 for path in kept)
+    assert vps_fleet.images.config.world_dir.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_second_snapshot_under_one_key_replaces_the_first(

@@ -63,6 +63,7 @@ if [ "$VARIANT" = as_written ]; then
     before=$(docker image inspect -f '{{.Id}}' jenkins-slave0:keys 2>/dev/null || true)
     built=$(docker build -q -t jenkins-slave0:keys "$context" 2>&1) ||
         fail "docker build of jenkins-slave0:keys failed: $(echo "$built" | tail -n 5)"
+    rm -rf "$context" # no copy of an input left behind
     image=$(docker image inspect -f '{{.Id}}' jenkins-slave0:keys)
     if [ "$image" = "$before" ]; then
         ok "image jenkins-slave0:keys"
