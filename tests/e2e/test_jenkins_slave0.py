@@ -113,6 +113,17 @@ def forwarded_agent_sockets(world: JenkinsSlave0) -> list[str]:
     return found.stdout.split()
 
 
+def x11_request(world: JenkinsSlave0) -> str:
+    """What laptop's ssh -v says of asking host2's docker account for X11 forwarding (a fake cookie: laptop
+    has no xauth). sshd names the key's restriction when that is what refuses it."""
+    return world.laptop.run(
+        "DISPLAY=:0 ssh -o BatchMode=yes -o ForwardX11=yes -o ForwardX11Trusted=yes -v docker@host2 true 2>&1 "
+        "| grep -i 'x11'",
+        user="myuser",
+        check=False,
+    ).stdout
+
+
 def replace_own_keys(world: JenkinsSlave0) -> str:
     """What ``ssh docker@host2 hostname`` prints after the docker account replaced its own
     ~/.ssh/authorized_keys with laptop's key, without the forced command."""
@@ -188,6 +199,8 @@ def test_hops_reach_the_vm_and_the_agent_and_leave_a_syslog_trail(jenkins_slave0
     )
     assert "SSH-" not in local.stdout and "administratively prohibited" in local.stdout, local.stdout
     assert forwarded_agent_sockets(world) == [], "restrict: no agent forwarding to the bastion"
+    x11 = x11_request(world)
+    assert re.search(r"Remote: X11 forwarding disabled (in user configuration file|by key options)", x11), x11
     assert world.host2.run("stat -c '%U %a' /etc/ssh/authorized_keys/docker").stdout == "root 644\n"
     assert replace_own_keys(world) == "vm\n", "sshd reads root's key file for the hop accounts, not their own"
 
@@ -456,6 +469,10 @@ def test_as_written_on_this_os(
     forwarded = world.laptop_ssh("docker@host2", "true", "-o ExitOnForwardFailure=yes -R 15001:127.0.0.1:22")
     assert forwarded.ok, "command= alone leaves port forwarding open"
     assert len(forwarded_agent_sockets(world)) == 1, "command= alone lets the client's agent reach the bastion"
+    x11 = x11_request(world)
+    assert "X11 forwarding request failed" in x11 and "X11 forwarding disabled" not in x11, (
+        "command= alone lets X11 forwarding be asked for: only host2's missing xauth refuses it"
+    )
     assert world.laptop_ssh("jenkins_slave0@host2", "whoami").stdout == "jenkins\n"
     line = f"jenkins_slave0_ssh.sh: caller=jenkins host={laptop_ip} command=whoami"
     assert journal(world, line), "the log names the login, not the caller"
