@@ -85,7 +85,7 @@ def test_a_version_or_command_with_shell_syntax_deploys_nothing_and_says_why(ci_
             f"ssh -o BatchMode=yes deploy@production {shlex.quote(command)}", user="jenkins", check=False
         )
         assert said.exit_status == 2 and said.stderr.startswith("webapp-deploy: not "), said
-    shell = world.jenkins.run("ssh -o BatchMode=yes -tt deploy@production", user="jenkins", check=False, timeout=30)
+    shell = world.jenkins.run("ssh -o BatchMode=yes -T deploy@production", user="jenkins", check=False, timeout=30)
     assert "not a command of this account: (none)" in shell.stdout + shell.stderr, "no shell for the deploy key"
     for host in (world.production, world.jenkins):
         assert not host.run(f"test -e {marker}", check=False).ok, f"nothing ran on {host.name}"

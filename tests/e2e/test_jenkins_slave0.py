@@ -463,7 +463,8 @@ def test_as_written_on_this_os(
     assert world.host2.run("stat -c '%U %a' /home/docker/docker_ssh.sh").stdout == "docker 755\n"
     assert world.host2.run("/home/docker/docker_ssh.sh", user="docker", check=False).exit_status == 255, "exit -1"
     anyone = world.host2.run("/home/docker/docker_ssh.sh mallory", user="docker", check=False)
-    assert "Access denied" not in anyone.stdout and "mallory@" in anyone.stderr, "-z lets any caller through"
+    assert "Access denied" not in anyone.stdout and "Permission denied" in anyone.stderr, "-z lets any caller on"
+    assert journal(world, "docker_ssh.sh: caller=mallory "), "and logs it as a caller"
     globbed = world.laptop_ssh("docker@host2", "echo /home/docker/docker_ss*").stdout
     assert globbed == "/home/docker/docker_ssh.sh\n", "the client's words were globbed on host2"
     forwarded = world.laptop_ssh("docker@host2", "true", "-o ExitOnForwardFailure=yes -R 15001:127.0.0.1:22")

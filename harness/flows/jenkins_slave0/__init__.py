@@ -108,8 +108,13 @@ class JenkinsSlave0(World):
         return self.networks["private"]
 
     def laptop_ssh(self, destination: str, command: str, options: str = "", check: bool = True) -> CommandResult:
-        """Run OpenSSH on laptop as myuser: ``ssh -o BatchMode=yes OPTIONS DESTINATION COMMAND``."""
-        line = f"ssh -o BatchMode=yes {options} {shlex.quote(destination)} {shlex.quote(command)}"
+        """Run OpenSSH on laptop as myuser: ``ssh -o BatchMode=yes OPTIONS DESTINATION -- COMMAND``.
+
+        OpenSSH reads options after the destination too, so a command that begins with ``-o`` would be
+        laptop's own option; the ``--`` after the destination ends them on every OpenSSH (a ``--`` before
+        it does not, before 8.x), and ``COMMAND`` goes to host2 as it is.
+        """
+        line = f"ssh -o BatchMode=yes {options} {shlex.quote(destination)} -- {shlex.quote(command)}"
         return self.laptop.run(line, user="myuser", check=check, timeout=120)
 
     def apply(self) -> list[Step]:

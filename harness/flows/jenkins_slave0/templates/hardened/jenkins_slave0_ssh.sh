@@ -18,6 +18,6 @@ esac
 command=$(printf '%s' "${SSH_ORIGINAL_COMMAND:-}" | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/\\n/g' -e 's/\r/\\r/g')
 logger "jenkins_slave0_ssh.sh: caller=${CALLER} host=${SSH_CLIENT%% *} command=${command}"
 if [ -n "${SSH_ORIGINAL_COMMAND:-}" ]; then
-    exec ssh -o BatchMode=yes -p 22000 -l jenkins -- vm-with-docker "$SSH_ORIGINAL_COMMAND"
+    exec ssh -o BatchMode=yes -p 22000 -l jenkins vm-with-docker -- "$SSH_ORIGINAL_COMMAND"
 fi
-exec ssh -o BatchMode=yes -p 22000 -l jenkins -- vm-with-docker
+exec ssh -o BatchMode=yes -p 22000 -l jenkins vm-with-docker
