@@ -284,7 +284,7 @@ def apply(world: DeployDaemon) -> list[Step]:
     try:
         world.timed("engine", SCRIPTS.run(server, "docker.sh"))
     except ProvisioningFailed as failed:  # the OS's Docker may be one that cannot run on this engine's cgroups
-        reason = inner_engine_unsupported(server)
+        reason = inner_engine_unsupported(server) if server.docker_mode == "bare" else None
         if reason:
             message = f"the engine docker.sh installed on VPS {server.name} did not start: {reason}"
             raise InnerEngineUnsupported(message, reason) from failed

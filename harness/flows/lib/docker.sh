@@ -4,7 +4,7 @@
 
 # engine_answers: wait (up to 60 s) until the engine answers `docker info`.
 engine_answers() {
-    wait_for 60 docker info ||
+    wait_for 60 timeout 10 docker info ||
         fail "the Docker engine does not answer after $WAITED s: $(systemctl status docker 2>&1 | tail -n 5)"
 }
 
@@ -58,7 +58,7 @@ answers() {
 answer_is() {
     url=$1
     shift
-    code=$(curl -ksS -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) || code=000
+    code=$(curl -ksS --max-time 3 -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) || code=000
     for wanted in "$@"; do
         [ "$code" != "$wanted" ] || return 0
     done

@@ -54,7 +54,9 @@ cleanup)
     # write-up removes them: every one no container uses, named ones too
     # (`docker volume prune` keeps named volumes from Docker 23 on).
     docker system prune -a -f --filter until=2h >/dev/null
-    docker volume ls -qf dangling=true | xargs -r docker volume rm >/dev/null
+    # A volume a container took meanwhile cannot go: say so and go on to the logout.
+    docker volume ls -qf dangling=true | xargs -r docker volume rm >/dev/null ||
+        echo "job $BUILD_NUMBER: a volume could not be removed (in use)" >&2
     docker logout "$REGISTRY" >/dev/null
     echo "job $BUILD_NUMBER: cleaned up"
     ;;

@@ -12,10 +12,14 @@ set -eu
 mode=${1:?usage: ship.sh save|export|export-change VERSION}
 version=${2:?usage: ship.sh save|export|export-change VERSION}
 : "${REGISTRY:?}"
-printf '%s' "$version" | grep -Eqx '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}' || {
+case "$version" in
+'' | [.-]* | *[!A-Za-z0-9_.-]*) bad=yes ;;
+*) bad=no ;;
+esac
+if [ "$bad" = yes ] || [ ${#version} -gt 128 ]; then
     echo "ship.sh: not a version (a Docker tag: letters, digits, _ . -, up to 128): $version" >&2
     exit 2
-}
+fi
 production="deploy@${PRODUCTION:-production}"
 built="$REGISTRY/team/webapp:$version"
 
@@ -29,11 +33,13 @@ export | export-change)
     # production's webapp-deploy makes the import; with export-change it gives
     # back the CMD and ENV (import --change), which plain export loses.
     image="webapp:$version-$mode"
-    words="import $image"
-    [ "$mode" = export ] || words="import-change $image $version"
+    if [ "$mode" = export ]; then
+        set -- import "$image"
+    else
+        set -- import-change "$image" "$version"
+    fi
     container=$(docker create "$built")
-    # shellcheck disable=SC2086 # the words production's forced command splits
-    docker export "$container" | ssh -o BatchMode=yes "$production" $words >/dev/null
+    docker export "$container" | ssh -o BatchMode=yes "$production" "$@" >/dev/null
     docker rm "$container" >/dev/null
     ;;
 *)

@@ -20,7 +20,7 @@ ensure_file /home/myuser/.ssh/authorized_keys 600 myuser:myuser < "$FLOW_DIR/inp
 unit=$(systemctl show -p FragmentPath docker.service | cut -d= -f2)
 if [ "$VARIANT" = as_written ]; then
     # As in 2015: the packaged unit edited in place, the VM's address, no TLS.
-    if grep -q -- "-H tcp://$VM_IP:2375" "$unit"; then
+    if grep -qF -- "-H tcp://$VM_IP:2375" "$unit"; then
         ok "dockerd -H tcp://$VM_IP:2375 in $unit"
         engine_changed=no
     else
@@ -56,14 +56,13 @@ if [ "$VARIANT" = as_written ]; then
     # As written: the agent's image built here with its keys baked in
     # (templates/as_written/agent.Dockerfile), and its container run without
     # a restart policy: after a reboot it is gone until someone starts it.
-    context="$FLOW_DIR/agent-build"
-    mkdir -p "$context"
+    context=$(mktemp -d)
+    trap 'rm -rf "$context"' EXIT # no copy of an input left behind, whatever happens
     cp "$FLOW_DIR/templates/as_written/agent.Dockerfile" "$context/Dockerfile"
     cp "$FLOW_DIR/inputs/agent_keys" "$context/authorized_keys"
     before=$(docker image inspect -f '{{.Id}}' jenkins-slave0:keys 2>/dev/null || true)
     built=$(docker build -q -t jenkins-slave0:keys "$context" 2>&1) ||
         fail "docker build of jenkins-slave0:keys failed: $(echo "$built" | tail -n 5)"
-    rm -rf "$context" # no copy of an input left behind
     image=$(docker image inspect -f '{{.Id}}' jenkins-slave0:keys)
     if [ "$image" = "$before" ]; then
         ok "image jenkins-slave0:keys"
@@ -73,8 +72,8 @@ if [ "$VARIANT" = as_written ]; then
     # The image's ID among the arguments: a new image replaces the container.
     run_container jenkins-slave0 -p "$agent_port" --label "vps-flows.image=$image" jenkins-slave0:keys
 else
-    run_container jenkins-slave0 -p "$agent_port" --restart=always \
-        -e "JENKINS_AGENT_SSH_PUBKEY=$(cat "$FLOW_DIR/inputs/agent_keys")" jenkins-slave0
+    keys=$(cat "$FLOW_DIR/inputs/agent_keys")
+    run_container jenkins-slave0 -p "$agent_port" --restart=always -e "JENKINS_AGENT_SSH_PUBKEY=$keys" jenkins-slave0
 fi
 
 # Ready as an operator checks it.
