@@ -623,7 +623,19 @@ class Images:
                 self.progress(f"prune: kept {row.tag} ({row.image_id}): {e.explanation or e}")
                 continue
             removed.append(row)
+        self.forget_worlds()
         return removed
+
+    def forget_worlds(self) -> list[Path]:
+        """Remove the kept values (keys, passwords) of snapshotted worlds none of whose snapshots is left on
+        this engine: the files of ``config.world_dir`` named by a content key no image carries. Those removed."""
+        folder = self.config.world_dir
+        gone = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            if not self.client.api.images(filters={"label": f"{labels.RECIPE_HASH}={path.stem}"}):
+                path.unlink(missing_ok=True)
+                gone.append(path)
+        return gone
 
 
 def build_context(files: dict[str, bytes]) -> io.BytesIO:

@@ -227,7 +227,6 @@ def _snapshot(fleet: Fleet, world: World, key: str, recipe: tuple[Path, ...], sa
     """Snapshot every VPS of ``world`` under ``key``, with the world's manifest; they are left powered off.
     The world's values go to its file in the world folder, not into the images."""
     with world.timing("snapshot"):
-        _keep_values(fleet, key, _values(world))
         manifest = {
             "flow": world.flow,
             "variant": world.variant,
@@ -248,6 +247,8 @@ def _snapshot(fleet: Fleet, world: World, key: str, recipe: tuple[Path, ...], sa
             snapshot.take, key=key, recipe=recipe, salt=salt, extra_labels={WORLD_LABEL: text}, power_on=False
         )
         at_once([functools.partial(take, vps) for vps in world.hosts.values()], list(world.hosts))
+        # After the images: the values of a world are forgotten when no image carries its key.
+        _keep_values(fleet, key, _values(world))
 
 
 def _restore(
