@@ -409,19 +409,25 @@ def interactive_login(world: JenkinsSlave0) -> str:
     ).stdout
 
 
-def forged_log_line(world: JenkinsSlave0) -> list[str]:
-    """host2's log lines that begin like a hop line for caller ``admin`` after laptop sent a command with a
-    newline followed by such a line: a second, forged line where the hop logs the command as it came."""
+def forged_log_line(world: JenkinsSlave0) -> tuple[list[str], list[str]]:
+    """host2's log lines after laptop sent a command with a newline followed by a hop line for caller
+    ``admin``: those that begin like that line (a forged second line, where the hop logs the command as
+    it came), and those that hold it within the hop's own line (the newline written as ``\\n``)."""
     forged = f"docker_ssh.sh: caller=admin host=10.9.9.9 command=reboot-{uuid.uuid4().hex[:6]}"
     world.laptop_ssh("docker@host2", f"true\n{forged}", check=False)
     lines = world.host2.run("journalctl --no-pager -o cat", sudo=True).stdout.splitlines()
-    return [line for line in lines if line.startswith(forged)]
+    inline = f"command=true\\n{forged}"
+    return (
+        [line for line in lines if line.startswith(forged)],
+        [line for line in lines if line.startswith("docker_ssh.sh: caller=myuser ") and line.endswith(inline)],
+    )
 
 
 def test_hardened_hops_run_no_injection_on_host2_and_log_one_line(jenkins_slave0: JenkinsSlave0) -> None:
     world = jenkins_slave0
     assert injection_matrix(world) == dict.fromkeys(HOP_ACCOUNTS, EXPECTED_INJECTIONS["hardened"])
-    assert forged_log_line(world) == [], "a newline in the command is logged as \\n, on the hop's one line"
+    forged, inline = forged_log_line(world)
+    assert forged == [] and len(inline) == 1, "a newline in the command is logged as \\n, on the hop's one line"
     login = interactive_login(world)
     assert "\nvm\r\n" in login and "/dev/pts/" in login, "restrict,pty: the interactive hop gets a terminal"
 
@@ -430,7 +436,8 @@ def test_hardened_hops_run_no_injection_on_host2_and_log_one_line(jenkins_slave0
 def test_as_written_hops_run_injections_where_the_write_up_lets_them(jenkins_slave0: JenkinsSlave0) -> None:
     world = jenkins_slave0
     assert injection_matrix(world) == dict.fromkeys(HOP_ACCOUNTS, EXPECTED_INJECTIONS["as_written"])
-    assert len(forged_log_line(world)) == 1, "a newline in the command forges a second log line"
+    forged, _ = forged_log_line(world)
+    assert len(forged) == 1, "a newline in the command forges a second log line"
     login = interactive_login(world)
     assert "\nvm\r\n" in login and "/dev/pts/" in login, "ssh -t: the interactive hop gets a terminal"
 
@@ -472,7 +479,8 @@ def test_as_written_on_this_os(
     assert len(forwarded_agent_sockets(world)) == 1, "command= alone lets the client's agent reach the bastion"
     x11 = x11_request(world)
     assert "X11 forwarding request failed" in x11 and "X11 forwarding disabled" not in x11, (
-        "command= alone lets X11 forwarding be asked for: only host2's missing xauth refuses it"
+        "command= alone does not refuse X11 forwarding (sshd names no key restriction): the server's own "
+        "sshd_config (X11Forwarding no) is what refuses it"
     )
     assert world.laptop_ssh("jenkins_slave0@host2", "whoami").stdout == "jenkins\n"
     line = f"jenkins_slave0_ssh.sh: caller=jenkins host={laptop_ip} command=whoami"
