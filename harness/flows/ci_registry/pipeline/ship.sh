@@ -12,14 +12,9 @@ set -eu
 mode=${1:?usage: ship.sh save|export|export-change VERSION}
 version=${2:?usage: ship.sh save|export|export-change VERSION}
 : "${REGISTRY:?}"
-case "$version" in
-'' | [.-]* | *[!A-Za-z0-9_.-]*) bad=yes ;;
-*) bad=no ;;
-esac
-if [ "$bad" = yes ] || [ ${#version} -gt 128 ]; then
-    echo "ship.sh: not a version (a Docker tag: letters, digits, _ . -, up to 128): $version" >&2
-    exit 2
-fi
+# shellcheck source=harness/flows/ci_registry/pipeline/version.sh
+. "$(dirname "$0")/version.sh"
+check_version ship.sh "$version"
 production="deploy@${PRODUCTION:-production}"
 built="$REGISTRY/team/webapp:$version"
 
