@@ -17,6 +17,9 @@ import pytest
 from harness.errors import InnerEngineUnsupported
 from harness.fleet import SeveralFailed
 
+#: What the error's reason says, as a CLI or an inner pytest prints it (harness/readiness.py).
+SAID = "knows cgroup v1 only"
+
 
 def unsupported(error: BaseException) -> InnerEngineUnsupported | None:
     """The :class:`InnerEngineUnsupported` that ``error`` is, or that each of its failures is."""

@@ -22,6 +22,7 @@ from harness.flows.jenkins_slave0 import inner_images
 from harness.flows.world import REGISTRY_RECIPE
 from harness.images import Images, reference
 from harness.spec import OsSpec
+from tests.e2e import inner_engine
 from tests.e2e.environment import sweeping_apart
 
 pytestmark = pytest.mark.docker
@@ -39,11 +40,10 @@ def cli(*args: str, cache: Path, check: bool = True, timeout: float = 180) -> su
     engine = {name: os.environ[name] for name in ENGINE_ENV if name in os.environ}
     env = {"PATH": "/usr/bin:/bin", "VPS_HARNESS_CACHE_DIR": str(cache), "HOME": str(cache), **engine}
     run = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
-    if run.returncode != 0 and "knows cgroup v1 only" in run.stderr:
+    said = [line for line in run.stderr.splitlines() if inner_engine.SAID in line]
+    if run.returncode != 0 and said:
         # The CLI's InnerEngineUnsupported (harness/readiness.py): this OS's Docker on this engine's cgroups.
-        pytest.skip(
-            next(line for line in run.stderr.splitlines() if "knows cgroup v1 only" in line).split("; its journal")[0]
-        )
+        pytest.skip(said[0].split("; its journal")[0])
     if check:
         assert run.returncode == 0, run.stdout + run.stderr
     return run
