@@ -36,6 +36,10 @@ def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
     return client
 
 
+#: The engine's default bridge network, where a container is unless told otherwise.
+DEFAULT_BRIDGE = "bridge"
+
+
 def bridge_address(container: Container) -> str:
     """A container's address on the engine's default bridge (else its first network), as of its last reload.
 
@@ -43,7 +47,7 @@ def bridge_address(container: Container) -> str:
     (deprecated since API 1.21; measured with Docker 29.1 inside an ubuntu:24.04 VPS).
     """
     networks = container.attrs["NetworkSettings"]["Networks"]
-    return str((networks.get("bridge") or next(iter(networks.values())))["IPAddress"])
+    return str((networks.get(DEFAULT_BRIDGE) or next(iter(networks.values())))["IPAddress"])
 
 
 def _first_line(error: BaseException) -> str:

@@ -137,7 +137,9 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
 
     ``os`` and ``docker`` are named as the ``vps`` marker names them;
     ``inner`` lists images (``vps_images.inner(...)``) a DinD VPS's own engine
-    has from the start.
+    has from the start. ``default_bridge=False``: the VPS is on ``networks``
+    only, not on the engine's default bridge that every other VPS is on, so
+    only the hosts of its networks reach it (a bastion's private side).
 
     ``from_snapshot``: a copy of a snapshot (:meth:`Vps.snapshot
     <harness.vps.Vps.snapshot>`) with its OS, init and Docker mode.
@@ -164,6 +166,7 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
         aliases: list[str] | tuple[str, ...] = (),
         docker: DockerMode | None = None,
         publish_ssh: bool = True,
+        default_bridge: bool = True,
         inner: list[InnerImage] | tuple[InnerImage, ...] = (),
         from_snapshot: Snapshot | None = None,
         provision: Callable[[Vps], object] | None = None,
@@ -180,7 +183,12 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
                 named = ", ".join(word for word, value in given.items() if value)
                 raise ValueError(f"a copy of snapshot {from_snapshot.tag} is what the snapshot was; drop {named}")
             return _vps_fleet.restore(
-                from_snapshot, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh
+                from_snapshot,
+                name=name,
+                networks=networks,
+                aliases=aliases,
+                publish_ssh=publish_ssh,
+                default_bridge=default_bridge,
             )
         spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
         wanted: dict[str, Any] = {
@@ -190,6 +198,7 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
             "networks": networks,
             "aliases": aliases,
             "publish_ssh": publish_ssh,
+            "default_bridge": default_bridge,
             "inner": inner,
         }
         try:

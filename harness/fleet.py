@@ -133,6 +133,7 @@ class Fleet:
         networks: tuple[Network, ...] | list[Network] = (),
         aliases: tuple[str, ...] | list[str] = (),
         publish_ssh: bool = True,
+        default_bridge: bool = True,
         container_name: str | None = None,
         image: VpsImage | None = None,
         inner: tuple[InnerImage, ...] | list[InnerImage] = (),
@@ -148,7 +149,17 @@ class Fleet:
         if image is None:
             image = self.image(spec, docker_mode, tuple(inner))
         name = name or f"vps{len(self.vpses) + 1}"
-        vps = self._create(image, name, init, docker_mode, tuple(networks), tuple(aliases), publish_ssh, container_name)
+        vps = self._create(
+            image,
+            name,
+            init,
+            docker_mode,
+            tuple(networks),
+            tuple(aliases),
+            publish_ssh,
+            container_name,
+            default_bridge=default_bridge,
+        )
         self.vpses.append(vps)
         return vps
 
@@ -178,6 +189,7 @@ class Fleet:
         aliases: tuple[str, ...] | list[str] = (),
         addresses: dict[str, str] | None = None,
         publish_ssh: bool = True,
+        default_bridge: bool = True,
         on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
         """Start a copy of ``snapshot`` (see :mod:`harness.snapshot`) and wait until it is ready.
@@ -198,6 +210,7 @@ class Fleet:
             publish_ssh,
             addresses=addresses,
             image_host_key=snapshot.host_key,
+            default_bridge=default_bridge,
             on_launch=on_launch,
         )
         self.vpses.append(vps)
@@ -217,6 +230,7 @@ class Fleet:
         networks: tuple[Network, ...] | list[Network] = (),
         aliases: tuple[str, ...] | list[str] = (),
         publish_ssh: bool = True,
+        default_bridge: bool = True,
     ) -> Vps:
         """A copy of a VPS of ``spec`` that ``provision(vps)`` provisioned, once per machine (a snapshot).
 
@@ -265,7 +279,9 @@ class Fleet:
                     provision(vps)
                     found = vps.snapshot(key, recipe=paths, salt=lines, power_on=False)
                     self.discard(vps)
-        return self.restore(found, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh)
+        return self.restore(
+            found, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh, default_bridge=default_bridge
+        )
 
     def _create(
         self,
@@ -281,6 +297,7 @@ class Fleet:
         addresses: dict[str, str] | None = None,
         image_host_key: str | None = None,
         on_launch: Callable[[], None] = lambda: None,
+        default_bridge: bool = True,
     ) -> Vps:
         return Vps.create(
             self.client,
@@ -294,6 +311,7 @@ class Fleet:
             networks=networks,
             aliases=aliases,
             publish_ssh=publish_ssh,
+            default_bridge=default_bridge,
             addresses=addresses,
             image_host_key=image_host_key,
             apt_proxy=self.images.package_proxy(image.spec),

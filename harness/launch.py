@@ -241,6 +241,7 @@ def launch(
     networks: tuple[Network, ...] = (),
     aliases: tuple[str, ...] = (),
     publish_ssh: bool = True,
+    default_bridge: bool = True,
     addresses: dict[str, str] | None = None,
     image_host_key: str | None = None,
     apt_proxy: str | None = None,
@@ -252,12 +253,20 @@ def launch(
     /var/lib/docker and /var/lib/containerd on volumes of its own (never the
     container's overlay; see :data:`ENGINE_STORES`).
     ``"bare"`` is the same room for an engine, with none installed or started.
-    ``addresses``: the IPv4 address to have on a network (by name) of
+    ``default_bridge=False``: the VPS is on ``networks`` only, not on the
+    engine's default bridge, where every other VPS is and any reaches any.
+    This machine reaches it at its address on its first network (or at its
+    port published there). ``addresses``: the IPv4 address to have on a network (by name) of
     ``networks``. ``image_host_key``: the public half of the host key the image
     has (a snapshot's); it is kept, and no new one is made. ``apt_proxy``: the
     package cache's URL, for apt (see :mod:`harness.cache`).
     """
     check_modes(init, docker_mode)
+    if not default_bridge and not networks:
+        raise ValueError(
+            f"VPS {name} is to be off the engine's default bridge (default_bridge=False) but has no network to be on: "
+            "give networks=[...]"
+        )
     host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
     public_host_key = image_host_key or (host_key.public if host_key else "")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
@@ -311,6 +320,7 @@ def launch(
             [name, *aliases],
             addresses or {},
             own_engine=docker_mode in OWN_ENGINE,
+            default_bridge=default_bridge,
         )
     except BaseException:
         for volume in volumes:
@@ -332,10 +342,12 @@ def _create_and_start(
     addresses: dict[str, str],
     *,
     own_engine: bool,
+    default_bridge: bool = True,
 ) -> Container:
     """Create and start a container, removed again if it cannot start.
 
     With ``own_engine`` (DinD, bare), the privileges of :data:`privilege.OWN_ENGINE`.
+    Without ``default_bridge``, it leaves the engine's default bridge before it starts.
     """
     if own_engine:
         for option in ("cap_add", "cap_drop", "security_opt", "privileged"):
@@ -345,6 +357,8 @@ def _create_and_start(
     try:
         for network in more_networks:
             network.connect(container, aliases=aliases, ipv4_address=addresses.get(str(network.name)))
+        if not default_bridge:
+            client.networks.get(engine.DEFAULT_BRIDGE).disconnect(container)
         container.start()
     except BaseException:
         container.remove(force=True, v=True)

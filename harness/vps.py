@@ -32,7 +32,7 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 
 from harness import dind, labels, readiness, report, snapshot
-from harness.engine import bridge_address
+from harness.engine import DEFAULT_BRIDGE, bridge_address
 from harness.errors import CommandFailed, VpsNotReady
 from harness.identity import Identity
 from harness.images import VpsImage
@@ -93,6 +93,8 @@ class Vps:
         #: The bastion the test's SSH goes through (see :meth:`jump_to`).
         self.via: Vps | None = None
         self._forwards: dict[tuple[str, int], PortForward] = {}
+        #: The addresses it had on the networks :meth:`disconnect` cut it off, by network name.
+        self._unplugged: dict[str, str] = {}
         self._ssh: SshSession | None = None
         self._root: SshSession | None = None
         self._host: Any = None
@@ -114,6 +116,7 @@ class Vps:
         networks: tuple[Network, ...] = (),
         aliases: tuple[str, ...] = (),
         publish_ssh: bool = True,
+        default_bridge: bool = True,
         addresses: dict[str, str] | None = None,
         image_host_key: str | None = None,
         apt_proxy: str | None = None,
@@ -136,6 +139,7 @@ class Vps:
             networks=networks,
             aliases=aliases,
             publish_ssh=publish_ssh,
+            default_bridge=default_bridge,
             addresses=addresses,
             image_host_key=image_host_key,
             apt_proxy=apt_proxy,
@@ -204,13 +208,28 @@ class Vps:
         self.wait_ready()
 
     def disconnect(self, network: Network) -> None:
-        """Cut this VPS off ``network`` (its cable pulled); the harness's own SSH is not on it."""
+        """Cut this VPS off ``network`` (its cable pulled). The harness's own SSH is not on it,
+        unless the VPS is on its networks alone (``default_bridge=False``): then that is cut too,
+        until :meth:`connect`."""
+        self.container.reload()
+        self._unplugged[str(network.name)] = self.ip_on(network)
         network.disconnect(self.container)
         self.container.reload()
+        if not self.default_bridge:
+            self.close()  # its connections rode that cable; the next command connects again
 
     def connect(self, network: Network) -> None:
-        """Plug this VPS into ``network`` again, with its name and aliases."""
-        network.connect(self.container, aliases=[self.name, *self.aliases])
+        """Plug this VPS into ``network`` again, with its name and aliases, and the address it had
+        there before :meth:`disconnect` when the network's subnet was given (``vps_network(subnet=...)``,
+        a world's): a cable plugged back. On a network whose subnet the engine chose, the engine picks."""
+        address = self._unplugged.pop(str(network.name), None)
+        aliases = [self.name, *self.aliases]
+        try:
+            network.connect(self.container, aliases=aliases, ipv4_address=address)
+        except docker.errors.APIError as e:
+            if address is None or "user configured subnets" not in str(e):
+                raise
+            network.connect(self.container, aliases=aliases)  # the engine chose its subnet, and chooses again
         self.container.reload()
 
     def close(self) -> None:
@@ -258,7 +277,7 @@ class Vps:
             host, port = self.via._shared_ip(self), 22  # type: ignore[union-attr]
         elif self.published:
             host, port = "127.0.0.1", self.ssh_port
-        else:  # no published port: the engine's bridge, which this host routes to
+        else:  # no published port: the engine's bridge (else its first network), which this host routes to
             host, port = self._bridge_ip(), 22
         known_hosts = self.identity.known_hosts_file(self.ssh_alias, [known_hosts_name(host, port)], self.host_key)
         return Route(self.ssh_alias, host, port, self.user, self.identity.key_file, known_hosts, bastion)
@@ -316,6 +335,12 @@ class Vps:
         return self._host
 
     @property
+    def default_bridge(self) -> bool:
+        """Whether the VPS is on the engine's default bridge (every VPS is, but those made ``default_bridge=False``)."""
+        self.container.reload()
+        return DEFAULT_BRIDGE in self.container.attrs["NetworkSettings"]["Networks"]
+
+    @property
     def ip(self) -> str:
         """The VPS's address on the first network it was given (else on the engine's default bridge)."""
         if self.networks:
@@ -336,7 +361,7 @@ class Vps:
         other.container.reload()
         mine = self.container.attrs["NetworkSettings"]["Networks"]
         for network_name, endpoint in other.container.attrs["NetworkSettings"]["Networks"].items():
-            if network_name in mine and network_name != "bridge" and endpoint.get("IPAddress"):
+            if network_name in mine and network_name != DEFAULT_BRIDGE and endpoint.get("IPAddress"):
                 return str(endpoint["IPAddress"])
         raise VpsNotReady(f"VPS {self.name} and VPS {other.name} share no private network; give both the same one")
 

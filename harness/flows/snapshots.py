@@ -237,6 +237,7 @@ def _snapshot(fleet: Fleet, world: World, key: str, recipe: tuple[Path, ...], sa
                     "aliases": list(vps.aliases),
                     "addresses": world.addresses(vps),
                     "published": vps.published,
+                    "default_bridge": vps.default_bridge,
                 }
                 for name, vps in world.hosts.items()
             },
@@ -281,6 +282,7 @@ def _restore(
                 aliases=host["aliases"],
                 addresses={str(networks[net].name): address for net, address in host["addresses"].items()},
                 publish_ssh=host["published"],
+                default_bridge=host["default_bridge"],
                 on_launch=release,
             )
         finally:

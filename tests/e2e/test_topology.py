@@ -234,6 +234,28 @@ def test_network_cut_and_repair(
     assert a.run("getent hosts b", check=False).exit_status == 0
 
 
+def test_a_vps_off_the_default_bridge_is_on_its_networks_alone_and_reached_there(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., docker.models.networks.Network]
+) -> None:
+    with pytest.raises(ValueError, match=r"VPS lonely is to be off the engine's default bridge .* give networks="):
+        vps_factory(name="lonely", default_bridge=False)
+    net = vps_network()
+    member = vps_factory(name="member", networks=[net])
+    alone = vps_factory(name="alone", networks=[net], default_bridge=False, publish_ssh=False)
+    assert (member.default_bridge, alone.default_bridge) == (True, False)
+    assert list(alone.container.attrs["NetworkSettings"]["Networks"]) == [net.name]
+    address = alone.ip_on(net)
+    assert (alone.route.host, alone.route.port) == (address, 22), "this machine reaches it on its network"
+    assert alone.run("echo $SSH_CONNECTION").stdout.split()[2] == address
+    assert member.run("timeout 3 bash -c '</dev/tcp/alone/22'", check=False).exit_status == 0
+
+    alone.disconnect(net)  # its one cable, the harness's too
+    assert member.run(f"timeout 3 bash -c '</dev/tcp/{address}/22'", check=False).exit_status != 0
+    alone.connect(net)
+    assert alone.run("hostname").stdout == "alone\n", "the harness reaches it again, where it is now"
+    assert member.run("timeout 3 bash -c '</dev/tcp/alone/22'", check=False).exit_status == 0
+
+
 def test_stop_and_start_keep_files(vps: Vps) -> None:
     vps.put_text("still here\n", "/root/kept")
     vps.stop()
