@@ -140,6 +140,11 @@ def vm_unreachable_from(world: JenkinsSlave0, name: str) -> None:
     """Assert that host ``name`` of the public network reaches none of the VM's ports, by name or address:
     the VM is on a host-only network that only host2 is on (the write-up's drawing)."""
     vps, vm_ip = world.hosts[name], world.vm.ip_on(world.private)
+    assert list(world.vm.container.attrs["NetworkSettings"]["Networks"]) == [world.private.name], (
+        "the VM is on its host-only network alone: no other network (the engine's bridge) leads to it"
+    )
+    routes = world.vm.run("ip route").stdout
+    assert not re.search(r"^default ", routes, re.M), f"no gateway on a host-only network: {routes}"
     resolved = vps.run(f"getent hosts {VM_NAME}", check=False)
     assert not resolved.ok, f"{name} resolves {VM_NAME}: {resolved.stdout}"
     probes = " ".join(
@@ -269,10 +274,12 @@ def test_registry_keeps_images_across_recreation_and_reboot(jenkins_slave0: Jenk
     agent_port = vm.run("docker port jenkins-slave0 22").stdout.split()
     assert agent_port == [f"{vm.ip_on(world.private)}:22000"], "the agent on the private network only"
 
+    vm_ip = vm.ip_on(world.private)
     vm.disconnect(world.private)
     cut = world.laptop_ssh("docker@host2", "hostname", check=False)
     assert cut.exit_status == 255 and VM_NAME in cut.stderr, cut.stderr
     vm.connect(world.private)
+    assert vm.ip_on(world.private) == vm_ip, "the cable plugged back: the address dockerd and the agent listen on"
     assert world.laptop_ssh("docker@host2", "hostname").stdout == "vm\n"
 
 

@@ -3,7 +3,10 @@ nginx TLS proxy to the Docker API, and a Jenkins agent reached over SSH hops.
 
 Four VPSes of one OS on two networks, as the write-up draws them: laptop,
 outsider and host2 on ``public``; host2 and the VM on ``private``, the
-VM's host-only network, which only host2 reaches::
+VM's host-only network, which only host2 reaches: the VM is on no other
+network (not the engine's default bridge: ``default_bridge=False``) and has
+no gateway (``vm-ready.sh``), so it answers no one else, whatever the
+engine's own isolation between networks does::
 
          public                          |            private (host-only)
     laptop (myuser) --ssh--> host2 / docker.my.domain --ssh--> vm-with-docker (myuser)
@@ -147,7 +150,9 @@ def provision(
     laptop, host2, vm, outsider = fleet.start(
         {**plain, "name": "laptop", "networks": public},
         {**plain, "name": "host2", "networks": public + private, "aliases": BASTION_NAMES[1:]},
-        {**plain, "name": "vm", "networks": private, "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image},
+        # On its host-only network alone: not on the engine's bridge, where the other VPSes are.
+        {**plain, "name": "vm", "networks": private, "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image}
+        | {"default_bridge": False, "publish_ssh": False},
         {**plain, "name": "outsider", "networks": public},
     )
     timings["starts"] = time.monotonic() - started
