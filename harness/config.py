@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import ConfigError
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -27,7 +29,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{name}={env[name]!r} is not a yes/no value; use 1 or 0")
+    raise ConfigError(f"{name}={env[name]!r} is not a yes/no value; use 1 or 0")
 
 
 def _package_cache(env: Mapping[str, str]) -> str:
@@ -36,8 +38,8 @@ def _package_cache(env: Mapping[str, str]) -> str:
         return value
     try:
         return "on" if _flag(env, "VPS_HARNESS_PACKAGE_CACHE", True) else "off"
-    except ValueError:
-        raise ValueError(
+    except ConfigError:
+        raise ConfigError(
             f"VPS_HARNESS_PACKAGE_CACHE={env['VPS_HARNESS_PACKAGE_CACHE']!r} is not 1, 0 or offline"
         ) from None
 

@@ -32,6 +32,18 @@ class UnknownOsSpec(HarnessError, ValueError):
         super().__init__(f"unknown OS spec {value!r}; valid: {', '.join(valid)}")
 
 
+class ConfigError(HarnessError, ValueError):
+    """A setting (an environment variable) with a value vps-harness cannot use; the message names
+    the variable, its value and what would do.
+
+    >>> from harness.config import HarnessConfig
+    >>> HarnessConfig.from_env({"VPS_HARNESS_PULL": "maybe"})
+    Traceback (most recent call last):
+    ...
+    harness.errors.ConfigError: VPS_HARNESS_PULL='maybe' is not a yes/no value; use 1 or 0
+    """
+
+
 class EngineUnavailable(HarnessError):
     """No Docker engine answers."""
 

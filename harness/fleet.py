@@ -393,14 +393,32 @@ class Fleet:
         return kept
 
     def close(self) -> None:
-        """Remove every VPS, then every network; safe to call twice."""
+        """Remove every VPS, then every network; safe to call twice.
+
+        One that cannot be removed does not keep the others: every removal is
+        tried, and then one error names what is left and why (one failure is
+        raised as it is).
+        """
+        failures: list[tuple[str, BaseException]] = []
+        total = len(self.vpses) + len(self.networks)
         try:
             while self.vpses:
-                self.vpses.pop().remove()
+                vps = self.vpses.pop()
+                try:
+                    vps.remove()
+                except Exception as e:  # noqa: BLE001 - named below, after the rest is removed
+                    failures.append((f"VPS {vps.name}", e))
             while self.networks:
                 network = self.networks.pop()
-                with contextlib.suppress(docker.errors.NotFound):
-                    network.remove()
+                try:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        network.remove()
+                except Exception as e:  # noqa: BLE001 - named below, after the rest is removed
+                    failures.append((f"network {network.name}", e))
             (self.identity.directory / self._config_name).unlink(missing_ok=True)
         finally:
             self._closed()
+        if len(failures) == 1:
+            raise failures[0][1]
+        if failures:
+            raise SeveralFailed(failures, total) from failures[0][1]

@@ -11,8 +11,9 @@ import docker.errors
 import pytest
 import requests
 
+from harness.config import HarnessConfig
 from harness.engine import docker_client
-from harness.errors import EngineUnavailable, UnknownOsSpec
+from harness.errors import ConfigError, EngineUnavailable, UnknownOsSpec
 from harness.labels import new_session_id
 from harness.launch import DOCKER_MODES
 from harness.reaper import sweep, sweep_leftovers, sweep_own
@@ -79,6 +80,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--vps: {e}") from None
     if not matrix:
         raise pytest.UsageError("--vps: no OS spec given; name one, e.g. --vps=debian:12")
+    try:
+        HarnessConfig.from_env()  # a bad setting stops the run here, not in every test's setup
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
     workerinput = getattr(config, "workerinput", None)
     session = workerinput["vps_harness_session"] if workerinput else new_session_id()
     prepare = config.getoption("vps_prepare") or str(config.getini("vps_prepare")).strip() or "no"

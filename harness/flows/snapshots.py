@@ -58,6 +58,7 @@ from filelock import FileLock, Timeout
 
 import vps_images
 from harness import labels, snapshot
+from harness.errors import ConfigError
 from harness.fleet import Fleet
 from harness.flows.world import FLOWS, LIB, Step, World, at_once
 from harness.images import recipe_key
@@ -82,9 +83,9 @@ def subnets() -> ipaddress.IPv4Network:
     try:
         network = ipaddress.IPv4Network(text)
     except ValueError as e:
-        raise ValueError(f"VPS_HARNESS_WORLD_SUBNETS={text!r} is not an IPv4 network such as 10.213.0.0/16") from e
+        raise ConfigError(f"VPS_HARNESS_WORLD_SUBNETS={text!r} is not an IPv4 network such as 10.213.0.0/16") from e
     if network.prefixlen > 24:
-        raise ValueError(f"VPS_HARNESS_WORLD_SUBNETS={text!r} holds no /24; give one of /24 or larger")
+        raise ConfigError(f"VPS_HARNESS_WORLD_SUBNETS={text!r} holds no /24; give one of /24 or larger")
     return network
 
 

@@ -34,6 +34,14 @@ def test_bad_vps_value_stops_the_run_with_one_line(pytester: pytest.Pytester) ->
     result.stderr.fnmatch_lines(["ERROR: --vps: unknown OS spec 'ubuntu:15.10'; valid: ubuntu:16.04, *rockylinux:9"])
 
 
+def test_a_bad_setting_stops_the_run_with_one_line(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(MATRIX_TEST)
+    monkeypatch.setenv("VPS_HARNESS_PACKAGE_CACHE", "sometimes")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: VPS_HARNESS_PACKAGE_CACHE='sometimes' is not 1, 0 or offline"])
+
+
 def test_marker_os_deselects_entries_outside_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -12,6 +12,15 @@ def test_bad_spec_is_one_line_naming_it_and_the_valid_ones(capsys: pytest.Captur
     assert "'ubuntu:15.10'" in err and "ubuntu:16.04" in err and "rockylinux:9" in err
 
 
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VPS_HARNESS_PULL", "maybe")
+    assert main(["ls"]) == 1
+    err = capsys.readouterr().err
+    assert err == "vps-harness: VPS_HARNESS_PULL='maybe' is not a yes/no value; use 1 or 0\n"
+
+
 def test_no_engine_is_one_sentence(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert main(["images", "ls"]) == 1

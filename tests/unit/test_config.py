@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import HarnessConfig
+from harness.errors import ConfigError
 
 
 def test_defaults_follow_xdg_cache_home() -> None:
@@ -22,7 +23,7 @@ def test_environment_overrides() -> None:
 
 
 def test_a_flag_that_is_not_yes_or_no_is_named() -> None:
-    with pytest.raises(ValueError, match="VPS_HARNESS_PULL='maybe'"):
+    with pytest.raises(ConfigError, match="VPS_HARNESS_PULL='maybe' is not a yes/no value; use 1 or 0"):
         HarnessConfig.from_env({"VPS_HARNESS_PULL": "maybe"})
 
 
@@ -34,5 +35,5 @@ def test_the_package_cache_switch(value: str, mode: str) -> None:
 
 
 def test_a_package_cache_value_that_is_not_a_mode_is_named() -> None:
-    with pytest.raises(ValueError, match="VPS_HARNESS_PACKAGE_CACHE='sometimes' is not 1, 0 or offline"):
+    with pytest.raises(ConfigError, match="VPS_HARNESS_PACKAGE_CACHE='sometimes' is not 1, 0 or offline"):
         HarnessConfig.from_env({"VPS_HARNESS_PACKAGE_CACHE": "sometimes"})

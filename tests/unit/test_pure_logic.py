@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import VpsNotReady
+from harness.errors import ConfigError, VpsNotReady
 from harness.flows import snapshots
 from harness.identity import Identity
 from harness.images import recipe_key
@@ -127,7 +127,7 @@ def test_a_bad_world_pool_names_the_variable_and_what_would_do(
     monkeypatch: pytest.MonkeyPatch, value: str, said: str
 ) -> None:
     monkeypatch.setenv("VPS_HARNESS_WORLD_SUBNETS", value)
-    with pytest.raises(ValueError, match=f"VPS_HARNESS_WORLD_SUBNETS={value!r} {said}"):
+    with pytest.raises(ConfigError, match=f"VPS_HARNESS_WORLD_SUBNETS={value!r} {said}"):
         snapshots.subnets()
 
 
@@ -205,3 +205,43 @@ def test_forget_all_but_removes_only_stale_files_of_vpses_gone(tmp_path: Path) -
     assert {"alive", "known_hosts-alive"} <= set(left), "a living VPS keeps its files"
     assert {"young", "known_hosts-young"} <= set(left), "files younger than the grace: another process is starting it"
     assert "notes.txt" in left, "a file that is not a VPS's is never touched"
+
+
+# -- a fleet's close ----------------------------------------------------------------
+
+
+class _Removable:
+    """A VPS or network whose removal works or fails (``remove`` is what Fleet.close calls)."""
+
+    def __init__(self, name: str, removed: list[str], error: Exception | None = None) -> None:
+        self.name, self._removed, self._error = name, removed, error
+
+    def remove(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._removed.append(self.name)
+
+
+def test_a_fleet_s_close_removes_everything_it_can_and_then_names_what_failed(tmp_path: Path) -> None:
+    import docker.errors
+
+    from harness.fleet import Fleet, SeveralFailed
+
+    fleet = Fleet(None, None, session="s", identity=Identity(tmp_path, KeyPair.generate("t")))  # type: ignore[arg-type]
+    removed: list[str] = []
+    closed: list[bool] = []
+    fleet.on_close(lambda: closed.append(True))
+    busy = docker.errors.APIError("network net-a has active endpoints")
+    fleet.vpses = [_Removable("web", removed), _Removable("db", removed, OSError("engine hung up"))]  # type: ignore[list-item]
+    fleet.networks = [  # type: ignore[list-item]
+        _Removable("net-a", removed, busy),
+        _Removable("net-b", removed),
+        _Removable("net-gone", removed, docker.errors.NotFound("already gone")),
+    ]
+    with pytest.raises(SeveralFailed) as caught:
+        fleet.close()
+    assert sorted(removed) == ["net-b", "web"], "a failed removal keeps none of the others"
+    assert [name for name, _ in caught.value.failures] == ["VPS db", "network net-a"], "a network already gone is fine"
+    assert "engine hung up" in str(caught.value) and "active endpoints" in str(caught.value)
+    assert closed == [True] and fleet.vpses == [] and fleet.networks == []
+    fleet.close()  # twice is safe
