@@ -8,10 +8,11 @@ fails at once when the container has exited, with its last console lines.
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING
 
 from harness import engine
-from harness.errors import InnerEngineUnsupported, VpsNotReady
+from harness.errors import CommandTimeout, InnerEngineUnsupported, VpsNotReady
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -41,35 +42,52 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
 
     Until the boot lets users in (``/run/nologin`` is gone), logins fail
     as on a real server; they are retried like a closed port. The boot
-    is then awaited on the VPS itself, in one command.
+    is then awaited on the VPS itself, in one command. The stages share
+    ``timeout``: a VPS that is not ready fails within it, whichever stage
+    it is stuck in.
     """
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:  # for a command's own timeout: never zero, or it could not even start
+        return max(1.0, deadline - time.monotonic())
+
     vps.close()
     vps.container.reload()
     probe = {
         "timeout": timeout,
+        "deadline": deadline,
         "what": f"SSH on VPS {vps.name}",
         "still_alive": lambda: exited(vps),
         "max_delay": PROBE_INTERVAL,
     }
     wait_for(vps.session().banner, **probe)  # type: ignore[arg-type]
-    wait_for(lambda: vps.session().connect(timeout=5), **probe)  # type: ignore[arg-type]
+    wait_for(lambda: vps.session().connect(timeout=min(5.0, left())), **probe)  # type: ignore[arg-type]
     if vps.init != "systemd":
         return
     state = wait_for(
-        lambda: _booted(vps.session().run(AWAIT_BOOT, timeout=timeout).stdout.strip()),
+        lambda: _booted(vps.session().run(AWAIT_BOOT, timeout=left()).stdout.strip()),
         timeout=timeout,
+        deadline=deadline,
         what=f"systemd boot of VPS {vps.name}",
         still_alive=lambda: exited(vps),
     )
     if state == "degraded":
         vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
-    if vps.docker_mode == "dind" and vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status != 0:
+    if vps.docker_mode == "dind" and not _engine_answers(vps, left()):
         message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
         journal = f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
         reason = inner_engine_unsupported(vps)
         if reason:
             raise InnerEngineUnsupported(f"{message}: {reason}; {journal}", reason)
         raise VpsNotReady(f"{message}; {journal}")
+
+
+def _engine_answers(vps: Vps, timeout: float) -> bool:
+    """Whether a DinD VPS's own engine answers within ``timeout`` (and :data:`AWAIT_DOCKER`'s own bound)."""
+    try:
+        return vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status == 0
+    except CommandTimeout:
+        return False
 
 
 def inner_engine_unsupported(vps: Vps) -> str | None:

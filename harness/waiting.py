@@ -19,6 +19,7 @@ def wait_for(
     still_alive: Callable[[], str | None] = lambda: None,
     first_delay: float = 0.01,
     max_delay: float = 0.2,
+    deadline: float | None = None,
 ) -> T:
     """Call ``check`` until it returns something other than None or False.
 
@@ -26,8 +27,11 @@ def wait_for(
     ``max_delay``. ``still_alive`` returns a reason when waiting is
     pointless (the container exited), which fails at once. A check that
     raises counts as "not yet"; the last error is in the timeout message.
+    ``deadline`` (a ``time.monotonic()`` value): when the wait is one stage
+    of several that share ``timeout``, where that time ends.
     """
-    deadline = time.monotonic() + timeout
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     delay = first_delay
     last_error: BaseException | None = None
     while True:

@@ -245,3 +245,15 @@ def test_a_fleet_s_close_removes_everything_it_can_and_then_names_what_failed(tm
     assert "engine hung up" in str(caught.value) and "active endpoints" in str(caught.value)
     assert closed == [True] and fleet.vpses == [] and fleet.networks == []
     fleet.close()  # twice is safe
+
+
+def test_stages_that_share_a_deadline_fail_by_it_and_say_the_whole_budget() -> None:
+    deadline = time.monotonic() - 1  # an earlier stage used the time up
+    tries: list[int] = []
+
+    def check() -> None:
+        tries.append(1)
+
+    with pytest.raises(VpsNotReady, match="systemd boot of VPS web: not within 90 s"):
+        wait_for(check, timeout=90, deadline=deadline, what="systemd boot of VPS web")
+    assert tries == [1], "one try, then the shared deadline has passed"
