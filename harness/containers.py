@@ -3,16 +3,17 @@
 ``VpsContainer`` is a testcontainers ``DockerContainer``: it starts and stops
 the same way (``with``, ``start()``/``stop()``), and its accessors work
 (``get_exposed_port(22)``, ``get_container_host_ip()``, ``get_logs()``,
-``exec()``, ``get_wrapped_container()``). ``with`` gives the VPS itself, the
-same :class:`~harness.vps.Vps` the ``vps`` fixture gives. It is made by the
+``exec()``, ``get_wrapped_container()``). ``with`` gives the container, as
+testcontainers' contract says; its ``.vps`` is the VPS itself, the same
+:class:`~harness.vps.Vps` the ``vps`` fixture gives. It is made by the
 harness (image built on first use, host key pinned, labelled with this
 process), so if the process dies, the next session's sweep or
 ``vps-harness gc`` removes it and its key directory: no Ryuk container is
 started, which also keeps it working where no registry answers.
 
 >>> from harness.containers import VpsContainer
->>> with VpsContainer("ubuntu:16.04") as vps:  # doctest: +SKIP
-...     vps.run("systemctl is-system-running").stdout
+>>> with VpsContainer("ubuntu:16.04") as container:  # doctest: +SKIP
+...     container.vps.run("systemctl is-system-running").stdout
 'running\\n'
 """
 
@@ -22,6 +23,7 @@ from testcontainers.core.container import DockerContainer
 
 from harness import labels
 from harness.engine import docker_client
+from harness.errors import HarnessError
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
@@ -53,7 +55,16 @@ class VpsContainer(DockerContainer):
         self.vps_name, self.init, self.docker_mode = name, init, docker
         self._fleet: Fleet | None = None
         self._identity: Identity | None = None
-        self.vps: Vps | None = None
+        self._vps: Vps | None = None
+
+    @property
+    def vps(self) -> Vps:
+        """The VPS, once started (in a ``with`` block, or after :meth:`start`)."""
+        if self._vps is None:
+            raise HarnessError(
+                f"VpsContainer {self.vps_name!r} ({self.spec}) is not started: use it in a with block or call start()"
+            )
+        return self._vps
 
     def start(self) -> VpsContainer:
         """Build the image if needed, start the VPS and wait until it is ready (no Ryuk)."""
@@ -61,12 +72,12 @@ class VpsContainer(DockerContainer):
         self._identity = Identity.fresh()
         self._fleet = Fleet(client, Images(client), session=labels.new_session_id(), identity=self._identity)
         try:
-            self.vps = self._fleet.vps(self.spec, name=self.vps_name, init=self.init, docker_mode=self.docker_mode)
+            self._vps = self._fleet.vps(self.spec, name=self.vps_name, init=self.init, docker_mode=self.docker_mode)
         except BaseException:
             self.stop()
             raise
-        self._container = self.vps.container
-        self.image = str(self.vps.container.attrs["Config"]["Image"])
+        self._container = self._vps.container
+        self.image = str(self._vps.container.attrs["Config"]["Image"])
         return self
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
@@ -79,10 +90,8 @@ class VpsContainer(DockerContainer):
             self._identity.remove()
             self._identity = None
         self._container = None
-        self.vps = None
+        self._vps = None
         self.get_docker_client().client.close()
 
-    def __enter__(self) -> Vps:  # type: ignore[override]
-        self.start()
-        assert self.vps is not None
-        return self.vps
+    def __enter__(self) -> VpsContainer:
+        return self.start()

@@ -10,6 +10,7 @@ import pytest
 
 from harness import labels
 from harness.containers import VpsContainer
+from harness.errors import HarnessError
 from harness.spec import OsSpec
 
 pytestmark = pytest.mark.docker
@@ -25,7 +26,11 @@ def engine_build_step(container: docker.models.containers.Container) -> bool:
 def test_with_gives_the_vps_api_and_removes_everything(spec: OsSpec, vps_engine: docker.DockerClient) -> None:
     before = {c.id for c in vps_engine.containers.list(all=True)}
     adapter = VpsContainer(str(spec), name="tc1")
-    with adapter as vps:
+    with pytest.raises(HarnessError, match=r"VpsContainer 'tc1' \(.*\) is not started: use it in a with block"):
+        _ = adapter.vps
+    with adapter as container:
+        assert container is adapter, "with gives the container, as testcontainers' contract says"
+        vps = container.vps
         assert vps.run("hostname").stdout == "tc1\n"
         assert vps.run("systemctl is-system-running").stdout.strip() == "running"
         assert vps.os == spec
