@@ -61,7 +61,7 @@ bench: setup
 	$(BIN)/python bench/world_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/package_cache_bench.py $(BENCH_ARGS)
 
-## matrix: DinD and the provisioning flows on every supported OS (those whose image can't be built here skip, saying why); the table goes into README.md
+## matrix: DinD and the provisioning flows on every supported OS (those whose image can't be built here skip, saying why); the table goes into docs/matrix.md
 matrix: setup
 	scripts/matrix $(MATRIX_SPECS)
 

@@ -1,6 +1,6 @@
-"""Write the OS x check table of `make matrix` into README.md, from one junit XML per OS.
+"""Write the OS x check table of `make matrix` into a Markdown page (docs/matrix.md), from one junit XML per OS.
 
-    python scripts/matrix_table.py DIR README.md [NAME]
+    python scripts/matrix_table.py DIR docs/matrix.md [NAME]
 
 NAME (default ``matrix``) names the markers the table goes between: ``<!-- NAME:start -->``,
 ``<!-- NAME:end -->`` (``matrix-cgroup2`` for the cgroup-v2 engine's table).

@@ -1,4 +1,4 @@
-"""Every example in the README runs as written.
+"""Every example in the README and in docs/ runs as written.
 
 Code blocks whose first line is ``# file: NAME`` are written to a folder
 under that name (the bootstrap script, the playbook, the test modules); the
@@ -25,14 +25,16 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.docker
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+#: The README and the pages of docs/: their examples run alike.
+PAGES = (README, *sorted((README.parent / "docs").glob("*.md")))
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 FILE = re.compile(r"^#!.*\n# file: (\S+)\n|^# file: (\S+)\n")
 
 
 def blocks() -> list[tuple[str, str, str]]:
-    """(language, file name or "", code) of every fenced block of the README."""
+    """(language, file name or "", code) of every fenced block of the README and docs/."""
     found = []
-    for language, code in BLOCK.findall(README.read_text()):
+    for language, code in (block for page in PAGES for block in BLOCK.findall(page.read_text())):
         named = FILE.match(code)
         found.append((language, (named.group(1) or named.group(2)) if named else "", code))
     return found
