@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 
 from harness import archive
+from harness.errors import SnapshotRefused
 from harness.flows.world import tar_of
 from harness.images import Images, reference
-from harness.snapshot import SnapshotRefused
 from harness.spec import OsSpec, parse_spec
 from harness.vps import Vps
 

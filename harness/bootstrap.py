@@ -14,7 +14,9 @@ import hashlib
 import os
 import shlex
 import subprocess
+import typing
 from pathlib import Path
+from typing import IO
 
 import docker
 from docker.models.images import Image
@@ -158,8 +160,7 @@ def bootstrap_rootfs(spec: OsSpec, work: Path, *, verify: bool = True, progress:
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
     ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in typing.cast(IO[str], proc.stdout):  # stdout=PIPE: never None
             output.append(line.rstrip("\n"))
             words = line.split()
             if len(words) > 1 and words[0] == "I:" and words[1] in _STAGES and words[1] not in seen:
@@ -198,8 +199,7 @@ def import_rootfs(
     try:
         client.api.import_image(src=tar.stdout, repository=repository, tag=tag, changes=changes, stream_src=True)
     finally:
-        assert tar.stdout is not None
-        tar.stdout.close()
+        typing.cast(IO[bytes], tar.stdout).close()  # stdout=PIPE: never None
         tar.wait()
     if tar.returncode != 0:
         raise BuildFailed(

@@ -42,7 +42,7 @@ from docker.models.containers import Container
 import vps_images
 from harness import labels
 from harness.engine import bridge_address
-from harness.errors import HarnessError
+from harness.errors import HarnessError, PackageCacheUnavailable
 from harness.reaper import remove_container
 from harness.spec import parse_spec
 from harness.waiting import wait_for
@@ -60,10 +60,6 @@ APT_CONF = "/etc/apt/apt.conf.d/01vps-harness-package-cache"
 #: The OS whose base the service is built on, whatever OS the run tests: one service image per machine.
 BASE = parse_spec("debian:12")
 READY_TIMEOUT = 30.0
-
-
-class PackageCacheUnavailable(HarnessError):
-    """The package cache could not be started."""
 
 
 def apt_conf(url: str) -> str:

@@ -115,3 +115,33 @@ class InnerEngineUnsupported(VpsNotReady):
 
 class HostKeyMismatch(HarnessError):
     """The server's host key is not the one the harness pinned for it."""
+
+
+class UsageError(HarnessError, ValueError):
+    """A call that cannot work as made, whatever the VPS's state (a port it was made without, a
+    network it is not on); the message says what to do instead."""
+
+
+class PackageCacheUnavailable(HarnessError):
+    """The package cache could not be started."""
+
+
+class ToolMissing(ImageUnavailable):
+    """A program the harness needs is not installed."""
+
+
+class NoSuchVps(HarnessError):
+    """No VPS made by ``vps-harness up`` has that name."""
+
+
+class SnapshotRefused(HarnessError):
+    """A VPS whose state a snapshot cannot carry."""
+
+
+class SeveralFailed(HarnessError):
+    """Several of the calls run at once failed (VPSes started, snapshots taken): each failure, by name."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]], total: int) -> None:
+        self.failures = failures
+        lines = [f"  {name}: {type(error).__name__}: {error}" for name, error in failures]
+        super().__init__(f"{len(failures)} of {total} failed:\n" + "\n".join(lines))

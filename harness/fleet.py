@@ -28,7 +28,7 @@ import docker.types
 from docker.models.networks import Network
 
 from harness import labels, snapshot
-from harness.errors import HarnessError
+from harness.errors import SeveralFailed
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
 from harness.launch import DockerMode, Init, check_modes
@@ -40,15 +40,6 @@ from harness.vps import Vps
 _counter = itertools.count(1)
 
 T = TypeVar("T")
-
-
-class SeveralFailed(HarnessError):
-    """Several of the calls run at once failed (VPSes started, snapshots taken): each failure, by name."""
-
-    def __init__(self, failures: list[tuple[str, BaseException]], total: int) -> None:
-        self.failures = failures
-        lines = [f"  {name}: {type(error).__name__}: {error}" for name, error in failures]
-        super().__init__(f"{len(failures)} of {total} failed:\n" + "\n".join(lines))
 
 
 def at_once(calls: Iterable[Callable[[], T]], names: Iterable[str] = ()) -> list[T]:

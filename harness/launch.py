@@ -24,7 +24,7 @@ from docker.models.volumes import Volume
 from docker.types import Mount
 
 from harness import cache, engine, labels, privilege
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.images import VpsImage
 from harness.ssh import KeyPair
 from harness.tunnel import LabellingSocket
@@ -263,7 +263,7 @@ def launch(
     """
     check_modes(init, docker_mode)
     if not default_bridge and not networks:
-        raise ValueError(
+        raise UsageError(
             f"VPS {name} is to be off the engine's default bridge (default_bridge=False) but has no network to be on: "
             "give networks=[...]"
         )

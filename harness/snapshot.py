@@ -50,7 +50,7 @@ import docker.errors
 from docker.models.images import Image
 
 from harness import labels
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SnapshotRefused
 from harness.images import SNAPSHOT, VpsImage
 from harness.launch import HOST_KEY_LABEL, OWN_ENGINE, DockerMode, Init
 from harness.spec import OsSpec, parse_spec
@@ -60,10 +60,6 @@ if TYPE_CHECKING:
 
 KIND = SNAPSHOT
 REPOSITORY = "vps-harness/snapshot"
-
-
-class SnapshotRefused(HarnessError):
-    """A VPS whose state a snapshot cannot carry."""
 
 
 @dataclass(frozen=True)
@@ -203,5 +199,6 @@ def take(
             elif vps.docker_mode in OWN_ENGINE:
                 vps.run("systemctl start docker", user="root")  # the snapshot stopped it, and then failed
     found = find(vps.client, tag)
-    assert found is not None, f"{tag} was committed"
+    if found is None:  # another process pruned it between the commit and here
+        raise HarnessError(f"snapshot {tag} was committed and is gone: was `vps-harness images prune` running?")
     return found

@@ -21,7 +21,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.errors import CommandTimeout, HostKeyMismatch
+from harness.errors import CommandTimeout, HostKeyMismatch, VpsNotReady
 from harness.result import CommandResult
 from harness.route import known_hosts_name
 
@@ -107,6 +107,13 @@ class SshSession:
         self._sftp: paramiko.SFTPClient | None = None
 
     # -- connection -------------------------------------------------------
+
+    def transport(self) -> paramiko.Transport:
+        """The open connection's transport (connecting first, as :meth:`connect`)."""
+        transport = self.connect().get_transport()
+        if transport is None:
+            raise VpsNotReady(f"SSH on {self.where}: connected, and paramiko has no transport")
+        return transport
 
     def connect(self, timeout: float = 10.0) -> paramiko.SSHClient:
         """Open the connection (once); raise on any failure."""
@@ -198,8 +205,7 @@ class SshSession:
         ``stdin``, when given, is streamed to the command chunk by chunk, then
         closed (an EOF costs a round trip, so commands without it skip it).
         """
-        transport = self.connect().get_transport()
-        assert transport is not None
+        transport = self.transport()
         started = time.monotonic()
         channel = transport.open_session()
         out: list[bytes] = []

@@ -23,7 +23,7 @@ import docker
 from docker.models.containers import Container
 
 from harness import labels
-from harness.errors import HarnessError
+from harness.errors import HarnessError, NoSuchVps
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images, VpsImage
@@ -36,10 +36,6 @@ from harness.vps import Vps
 #: the reaper leaves it to ``down`` and ``gc --all``.
 SESSION = "cli"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class NoSuchVps(HarnessError):
-    """No VPS made by ``vps-harness up`` has that name."""
 
 
 class World(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from harness.errors import ImageUnavailable
+from harness.errors import ToolMissing
 
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 #: The Debian package that provides each program the harness runs.
@@ -23,10 +23,6 @@ PACKAGES = {
     "tar": "tar",
     "ssh": "openssh-client",
 }
-
-
-class ToolMissing(ImageUnavailable):
-    """A program the harness needs is not installed."""
 
 
 def search_path(path: str | None = None) -> str:

@@ -33,7 +33,7 @@ from docker.models.volumes import Volume
 
 from harness import dind, labels, readiness, report, snapshot
 from harness.engine import DEFAULT_BRIDGE, bridge_address
-from harness.errors import CommandFailed, VpsNotReady
+from harness.errors import CommandFailed, UsageError, VpsNotReady
 from harness.identity import Identity
 from harness.images import VpsImage
 from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMode, Init, launch
@@ -288,7 +288,7 @@ class Vps:
         self.container.reload()
         bindings = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp") or []
         if not bindings:
-            raise VpsNotReady(
+            raise UsageError(
                 f"VPS {self.name} has no published SSH port (publish_ssh=False): reach it with bastion.jump_to(vps), "
                 "and use vps.route for its address"
             )
@@ -352,7 +352,7 @@ class Vps:
         self.container.reload()
         found = self.container.attrs["NetworkSettings"]["Networks"].get(network.name)
         if not found or not found.get("IPAddress"):
-            raise VpsNotReady(f"VPS {self.name} is not on network {network.name}")
+            raise UsageError(f"VPS {self.name} is not on network {network.name}: connect it with vps.connect(network)")
         return str(found["IPAddress"])
 
     def _shared_ip(self, other: Vps) -> str:
@@ -363,7 +363,7 @@ class Vps:
         for network_name, endpoint in other.container.attrs["NetworkSettings"]["Networks"].items():
             if network_name in mine and network_name != DEFAULT_BRIDGE and endpoint.get("IPAddress"):
                 return str(endpoint["IPAddress"])
-        raise VpsNotReady(f"VPS {self.name} and VPS {other.name} share no private network; give both the same one")
+        raise UsageError(f"VPS {self.name} and VPS {other.name} share no private network; give both the same one")
 
     def _bridge_ip(self) -> str:
         """The address on the engine's default bridge (the harness's own way in)."""
@@ -382,8 +382,7 @@ class Vps:
         return target
 
     def _tunnel(self, host: str, port: int) -> Any:
-        transport = self.session().connect().get_transport()
-        assert transport is not None
+        transport = self.session().transport()
         return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0))
 
     def session(self, user: str = USER) -> SshSession:

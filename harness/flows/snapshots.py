@@ -58,7 +58,7 @@ from filelock import FileLock, Timeout
 
 import vps_images
 from harness import labels, snapshot
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.fleet import Fleet
 from harness.flows.world import FLOWS, LIB, Step, World, at_once
 from harness.images import recipe_key
@@ -152,7 +152,10 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
     fleet.discard(*world.hosts.values(), *networks.values())
     found = _find(fleet, spec, key)
-    assert found is not None, f"the {flow} world's snapshots were just made"
+    if found is None:  # another process pruned them, or removed the values' file, in between
+        raise HarnessError(
+            f"the {flow} world's snapshots were just made and are gone: was `vps-harness images prune` running?"
+        )
     copy = _restore(fleet, found, _networks(fleet, flow, cls.NETWORKS, subnet), cls)
     copy.timings = {**world.timings, "provisioning": provisioned_in, **copy.timings}
     return copy

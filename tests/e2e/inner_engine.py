@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.errors import InnerEngineUnsupported
-from harness.fleet import SeveralFailed
+from harness.errors import InnerEngineUnsupported, SeveralFailed
 
 #: What the error's reason says, as a CLI or an inner pytest prints it (harness/readiness.py).
 SAID = "knows cgroup v1 only"

@@ -14,14 +14,14 @@ import docker.errors
 import pytest
 
 from harness import cache, labels, snapshot
-from harness.errors import CommandFailed
+from harness.errors import CommandFailed, SnapshotRefused
 from harness.fleet import Fleet, at_once
 from harness.flows import jenkins_slave0
 from harness.flows.snapshots import provisioned
 from harness.images import SNAPSHOT, Images, recipe_key
 from harness.launch import SECRETS_MOUNT
 from harness.reaper import remove_labelled
-from harness.snapshot import Snapshot, SnapshotRefused
+from harness.snapshot import Snapshot
 from harness.spec import SUPPORTED, OsSpec
 from harness.vps import Vps
 from tests.e2e.environment import images_or_skip, world_snapshot_text

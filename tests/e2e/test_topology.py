@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from harness import labels
-from harness.errors import VpsNotReady
+from harness.errors import UsageError, VpsNotReady
 from harness.images import SEED_LAYERS, Images
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -206,7 +206,7 @@ def test_unpublished_vps_is_reached_through_a_jump(
     bastion = vps_factory(name="bastion", networks=[net])
     inner = vps_factory(name="inner", networks=[net], publish_ssh=False)
     assert not inner.container.attrs["NetworkSettings"]["Ports"].get("22/tcp")
-    with pytest.raises(VpsNotReady, match="no published SSH port"):
+    with pytest.raises(UsageError, match="no published SSH port"):
         _ = inner.ssh_port
     bastion.jump_to(inner)
     client_ip = inner.run("echo $SSH_CONNECTION").stdout.split()[0]

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from harness.fleet import SeveralFailed, at_once
+from harness.errors import SeveralFailed
+from harness.fleet import at_once
 
 
 def test_results_come_in_order_and_the_calls_overlap() -> None:

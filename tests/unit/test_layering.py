@@ -36,3 +36,17 @@ def test_the_flows_reach_the_core_through_its_modules_only() -> None:
     used = {name for path in flows for name in imported_modules(path) if name.startswith("harness.")}
     private = sorted(name for name in used if any(part.startswith("_") for part in name.split(".")))
     assert private == [], "flows use the public API"
+
+
+def test_every_error_class_of_the_core_is_in_errors_py() -> None:
+    """One place lists what the core raises on purpose (the flows, a plugin of their own, keep theirs)."""
+    elsewhere = []
+    for path in CORE.rglob("*.py"):
+        if "flows" in path.relative_to(CORE).parts or path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(base) for base in node.bases}
+                if any(base.endswith(("Error", "Exception", "Failed", "Unavailable", "Refused")) for base in bases):
+                    elsewhere.append(f"{path.relative_to(CORE)}: {node.name}")
+    assert elsewhere == []

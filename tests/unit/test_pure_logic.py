@@ -225,7 +225,8 @@ class _Removable:
 def test_a_fleet_s_close_removes_everything_it_can_and_then_names_what_failed(tmp_path: Path) -> None:
     import docker.errors
 
-    from harness.fleet import Fleet, SeveralFailed
+    from harness.errors import SeveralFailed
+    from harness.fleet import Fleet
 
     fleet = Fleet(None, None, session="s", identity=Identity(tmp_path, KeyPair.generate("t")))  # type: ignore[arg-type]
     removed: list[str] = []

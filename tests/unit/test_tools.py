@@ -10,7 +10,8 @@ import pytest
 
 import harness.route
 import harness.tools
-from harness.tools import SBIN, ToolMissing, find, search_path
+from harness.errors import ToolMissing
+from harness.tools import SBIN, find, search_path
 
 
 def test_sbin_directories_are_searched_after_the_callers_path() -> None:

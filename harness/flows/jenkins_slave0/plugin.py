@@ -224,7 +224,8 @@ class DockerCloud:
                 archive = self._call("GET", f"/containers/{container_id}/archive", params={"path": path})
                 with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                     member = tar.extractfile(tar.getmembers()[0])
-                    assert member is not None
+                    if member is None:
+                        raise CloudError(f"{path} in agent {container_id[:12]} is not a regular file")
                     return key_only(member.read().decode())
             except DockerApiError as e:
                 if e.status != 404 or time.monotonic() > deadline:
