@@ -32,6 +32,17 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={env[name]!r} is not a yes/no value; use 1 or 0")
 
 
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) == 0:
+        raise ConfigError(
+            f"{name}={env[name]!r} is not a number of seconds; use a whole number above 0, e.g. {default}"
+        )
+    return int(value)
+
+
 def _package_cache(env: Mapping[str, str]) -> str:
     value = env.get("VPS_HARNESS_PACKAGE_CACHE", "").strip().lower()
     if value == "offline":
@@ -75,7 +86,7 @@ class HarnessConfig:
             cache_dir=Path(env.get("VPS_HARNESS_CACHE_DIR") or Path(cache_root) / "vps-harness"),
             pull=_flag(env, "VPS_HARNESS_PULL", True),
             verify_bootstrap=not _flag(env, "VPS_HARNESS_INSECURE_BOOTSTRAP", False),
-            docker_timeout=int(env.get("VPS_HARNESS_DOCKER_TIMEOUT", "600")),
+            docker_timeout=_seconds(env, "VPS_HARNESS_DOCKER_TIMEOUT", 600),
             ci=bool(env.get("CI")),
             package_cache=_package_cache(env),
         )

@@ -23,7 +23,7 @@ from testcontainers.core.container import DockerContainer
 
 from harness import labels
 from harness.engine import docker_client
-from harness.errors import HarnessError
+from harness.errors import UsageError
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
@@ -61,7 +61,7 @@ class VpsContainer(DockerContainer):
     def vps(self) -> Vps:
         """The VPS, once started (in a ``with`` block, or after :meth:`start`)."""
         if self._vps is None:
-            raise HarnessError(
+            raise UsageError(
                 f"VpsContainer {self.vps_name!r} ({self.spec}) is not started: use it in a with block or call start()"
             )
         return self._vps
@@ -82,16 +82,20 @@ class VpsContainer(DockerContainer):
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         """Remove the VPS and everything it owns, by id; safe to call twice."""
-        if self._fleet is not None:
-            self._fleet.close()
-            self._fleet.client.close()
-            self._fleet = None
-        if self._identity is not None:
-            self._identity.remove()
-            self._identity = None
-        self._container = None
-        self._vps = None
-        self.get_docker_client().client.close()
+        fleet, self._fleet = self._fleet, None
+        try:
+            if fleet is not None:
+                try:
+                    fleet.close()
+                finally:
+                    fleet.client.close()
+        finally:
+            if self._identity is not None:
+                self._identity.remove()
+                self._identity = None
+            self._container = None
+            self._vps = None
+            self.get_docker_client().client.close()
 
     def __enter__(self) -> VpsContainer:
         return self.start()

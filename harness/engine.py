@@ -13,7 +13,7 @@ import requests.exceptions
 from docker.models.containers import Container
 
 from harness.config import HarnessConfig
-from harness.errors import EngineUnavailable
+from harness.errors import EngineUnavailable, UsageError
 
 
 def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
@@ -46,7 +46,9 @@ def bridge_address(container: Container) -> str:
     Per network: Docker 29 no longer gives the top-level ``NetworkSettings.IPAddress``
     (deprecated since API 1.21; measured with Docker 29.1 inside an ubuntu:24.04 VPS).
     """
-    networks = container.attrs["NetworkSettings"]["Networks"]
+    networks = container.attrs["NetworkSettings"]["Networks"] or {}
+    if not networks:
+        raise UsageError(f"container {container.name} is on no network: connect it to one (vps.connect(network))")
     return str((networks.get(DEFAULT_BRIDGE) or next(iter(networks.values())))["IPAddress"])
 
 

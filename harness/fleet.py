@@ -31,7 +31,7 @@ from harness import labels, snapshot
 from harness.errors import SeveralFailed
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
-from harness.launch import DockerMode, Init, check_modes
+from harness.launch import DockerMode, Init, check_modes, check_placement
 from harness.reaper import KEPT_PREFIX
 from harness.snapshot import Snapshot
 from harness.spec import OsSpec
@@ -137,9 +137,10 @@ class Fleet:
         (``docker_mode="dind"``) has from the start, besides its base.
         """
         check_modes(init, docker_mode)
+        name = name or f"vps{len(self.vpses) + 1}"
+        check_placement(name, networks, default_bridge)
         if image is None:
             image = self.image(spec, docker_mode, tuple(inner))
-        name = name or f"vps{len(self.vpses) + 1}"
         vps = self._create(
             image,
             name,
@@ -191,6 +192,7 @@ class Fleet:
         once its container runs (its name resolves on its networks), before
         the wait for its boot.
         """
+        check_placement(name or snapshot.name, networks, default_bridge)
         vps = self._create(
             snapshot.image(),
             name or snapshot.name,
@@ -245,6 +247,7 @@ class Fleet:
         >>> web = fleet.provisioned(spec, install_nginx, recipe=[Path("install-nginx.sh")])  # doctest: +SKIP
         """
         check_modes(init, docker_mode)
+        check_placement(name or "provisioned", networks, default_bridge)
         function, outside = _unwrapped(provision)
         origin = f"{function.__module__}.{function.__qualname__}"
         if outside and not salt:
@@ -305,7 +308,8 @@ class Fleet:
             default_bridge=default_bridge,
             addresses=addresses,
             image_host_key=image_host_key,
-            apt_proxy=self.images.package_proxy(image.spec),
+            # Off the engine's bridge, the package cache (on that bridge) is out of reach: apt goes its own way.
+            apt_proxy=self.images.package_proxy(image.spec) if default_bridge else None,
             on_launch=on_launch,
         )
 

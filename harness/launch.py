@@ -215,6 +215,15 @@ def check_modes(init: str, docker_mode: str) -> None:
         raise ValueError(f"docker={docker_mode!r} runs docker.service under systemd; init={init!r} has none")
 
 
+def check_placement(name: str, networks: tuple[Network, ...] | list[Network], default_bridge: bool) -> None:
+    """Refuse a VPS that would be on no network, before anything is built or started."""
+    if not default_bridge and not networks:
+        raise UsageError(
+            f"VPS {name} is to be off the engine's default bridge (default_bridge=False) but has no network to be on: "
+            "give networks=[...]"
+        )
+
+
 @dataclass
 class Launched:
     """A started VPS container and what it owns besides it."""
@@ -262,11 +271,7 @@ def launch(
     package cache's URL, for apt (see :mod:`harness.cache`).
     """
     check_modes(init, docker_mode)
-    if not default_bridge and not networks:
-        raise UsageError(
-            f"VPS {name} is to be off the engine's default bridge (default_bridge=False) but has no network to be on: "
-            "give networks=[...]"
-        )
+    check_placement(name, networks, default_bridge)
     host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
     public_host_key = image_host_key or (host_key.public if host_key else "")
     stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())

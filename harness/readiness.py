@@ -35,6 +35,8 @@ AWAIT_DOCKER = (
     "i=$((i+1)); [ $i -le 1200 ] || exit 1; sleep 0.05; done"
 )
 DIND_UNITS = ("docker.service", "containerd.service")
+#: Seconds a DinD VPS's engine has to answer even when the boot used up the wait's deadline.
+ENGINE_FLOOR = 30.0
 
 
 def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
@@ -44,7 +46,7 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
     as on a real server; they are retried like a closed port. The boot
     is then awaited on the VPS itself, in one command. The stages share
     ``timeout``: a VPS that is not ready fails within it, whichever stage
-    it is stuck in.
+    it is stuck in (a DinD engine still gets :data:`ENGINE_FLOOR` seconds).
     """
     deadline = time.monotonic() + timeout
 
@@ -73,7 +75,8 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
     )
     if state == "degraded":
         vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
-    if vps.docker_mode == "dind" and not _engine_answers(vps, left()):
+    # A DinD engine gets at least ENGINE_FLOOR of its own, however long the boot took.
+    if vps.docker_mode == "dind" and not _engine_answers(vps, max(left(), ENGINE_FLOOR)):
         message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
         journal = f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
         reason = inner_engine_unsupported(vps)

@@ -3,7 +3,8 @@ line of a report, known_hosts, ssh_config, testinfra and keep-failed alike.
 
 A VPS is reached at an address and port: ``127.0.0.1`` and its published
 port, or port 22 on an address behind a bastion (after ``bastion.jump_to``),
-or on the engine's bridge when nothing is published. Outside tools get the
+or on the engine's bridge when nothing is published (on its first network,
+for a VPS off that bridge). Outside tools get the
 same route as OpenSSH options or a ``Host`` block.
 
 >>> r = Route("vps-web-1", "127.0.0.1", 32771, "vps", Path("/k/id"), Path("/k/known_hosts-vps-web-1"))

@@ -33,7 +33,7 @@ from docker.models.volumes import Volume
 
 from harness import dind, labels, readiness, report, snapshot
 from harness.engine import DEFAULT_BRIDGE, bridge_address
-from harness.errors import CommandFailed, UsageError, VpsNotReady
+from harness.errors import CommandFailed, UsageError
 from harness.identity import Identity
 from harness.images import VpsImage
 from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMode, Init, launch
@@ -211,18 +211,19 @@ class Vps:
         """Cut this VPS off ``network`` (its cable pulled). The harness's own SSH is not on it,
         unless the VPS is on its networks alone (``default_bridge=False``): then that is cut too,
         until :meth:`connect`."""
-        self.container.reload()
+        self.close()  # its connections may ride that cable (off the bridge, or through a bastion)
         self._unplugged[str(network.name)] = self.ip_on(network)
         network.disconnect(self.container)
         self.container.reload()
-        if not self.default_bridge:
-            self.close()  # its connections rode that cable; the next command connects again
 
     def connect(self, network: Network) -> None:
         """Plug this VPS into ``network`` again, with its name and aliases, and the address it had
         there before :meth:`disconnect` when the network's subnet was given (``vps_network(subnet=...)``,
         a world's): a cable plugged back. On a network whose subnet the engine chose, the engine picks."""
+        self.close()  # the next command connects along the route as it is now
         address = self._unplugged.pop(str(network.name), None)
+        if network.name == DEFAULT_BRIDGE:
+            address = None  # the engine's bridge takes no address of a user's choosing
         aliases = [self.name, *self.aliases]
         try:
             network.connect(self.container, aliases=aliases, ipv4_address=address)
@@ -366,7 +367,13 @@ class Vps:
         raise UsageError(f"VPS {self.name} and VPS {other.name} share no private network; give both the same one")
 
     def _bridge_ip(self) -> str:
-        """The address on the engine's default bridge (the harness's own way in)."""
+        """The harness's own way in: the address on the engine's default bridge or, for a VPS off it
+        (``default_bridge=False``), on the first of its networks it is on."""
+        attached = self.container.attrs["NetworkSettings"]["Networks"] or {}
+        if DEFAULT_BRIDGE not in attached:
+            for network in self.networks:
+                if (attached.get(str(network.name)) or {}).get("IPAddress"):
+                    return str(attached[str(network.name)]["IPAddress"])
         return bridge_address(self.container)
 
     def jump_to(self, target: Vps) -> Vps:
@@ -568,7 +575,7 @@ class Vps:
             user=login,
         )
         names = [other.name, *other.aliases]
-        with contextlib.suppress(VpsNotReady):
+        with contextlib.suppress(UsageError):
             names.append(self._shared_ip(other))
         key_type, key_data = other.host_key.split()[:2]
         known = " ".join([",".join(names), key_type, key_data])

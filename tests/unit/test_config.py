@@ -37,3 +37,14 @@ def test_the_package_cache_switch(value: str, mode: str) -> None:
 def test_a_package_cache_value_that_is_not_a_mode_is_named() -> None:
     with pytest.raises(ConfigError, match="VPS_HARNESS_PACKAGE_CACHE='sometimes' is not 1, 0 or offline"):
         HarnessConfig.from_env({"VPS_HARNESS_PACKAGE_CACHE": "sometimes"})
+
+
+@pytest.mark.parametrize("value", ["10m", "0", "-5"])
+def test_a_docker_timeout_that_is_not_seconds_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"VPS_HARNESS_DOCKER_TIMEOUT='{value}' is not a number of seconds"):
+        HarnessConfig.from_env({"VPS_HARNESS_DOCKER_TIMEOUT": value})
+
+
+def test_a_docker_timeout_given_or_not() -> None:
+    assert HarnessConfig.from_env({"VPS_HARNESS_DOCKER_TIMEOUT": "120"}).docker_timeout == 120
+    assert HarnessConfig.from_env({"VPS_HARNESS_DOCKER_TIMEOUT": ""}).docker_timeout == 600

@@ -5,8 +5,8 @@ Four VPSes of one OS on two networks, as the write-up draws them: laptop,
 outsider and host2 on ``public``; host2 and the VM on ``private``, the
 VM's host-only network, which only host2 reaches: the VM is on no other
 network (not the engine's default bridge: ``default_bridge=False``) and has
-no gateway (``vm-ready.sh``), so it answers no one else, whatever the
-engine's own isolation between networks does::
+no gateway (``vm-ready.sh``, after provisioning and each copy's boot), so it
+answers no one else, whatever the engine's own isolation between networks does::
 
          public                          |            private (host-only)
     laptop (myuser) --ssh--> host2 / docker.my.domain --ssh--> vm-with-docker (myuser)
