@@ -26,7 +26,7 @@ class VpsBackend(ParamikoBackend):
 
     def __init__(self, vps: Vps) -> None:
         route = vps.route
-        super().__init__(f"paramiko://{route.user}@{route.host}:{route.port}", sudo=False)
+        super().__init__(f"paramiko://{route.user}@{route.address}:{route.port}", sudo=False)
         self.vps = vps
 
     @functools.cached_property

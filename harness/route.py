@@ -36,7 +36,8 @@ class Route:
 
     #: The ``Host`` alias: unique on the machine (tools key connection caches by it).
     alias: str
-    host: str
+    #: The address (or name) sshd answers at, as OpenSSH's ``HostName``.
+    address: str
     port: int
     user: str
     key_file: Path
@@ -47,11 +48,11 @@ class Route:
     @property
     def known_hosts_name(self) -> str:
         """How known_hosts names this endpoint (``[host]:port`` unless port 22)."""
-        return known_hosts_name(self.host, self.port)
+        return known_hosts_name(self.address, self.port)
 
     @property
     def target(self) -> str:
-        return f"{self.user}@{self.host}"
+        return f"{self.user}@{self.address}"
 
     def options(self, nested: bool = False) -> list[str]:
         """OpenSSH options that reach this endpoint with the pinned key, hermetically.
@@ -91,7 +92,7 @@ class Route:
         """An OpenSSH ``Host`` block for ``ssh -F FILE ALIAS`` (and Ansible, rsync -e, scp -F)."""
         lines = [
             f"Host {self.alias}",
-            f"    HostName {self.host}",
+            f"    HostName {self.address}",
             f"    Port {self.port}",
             f"    User {self.user}",
             f"    IdentityFile {_config_value(str(self.key_file))}",

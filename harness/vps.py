@@ -400,7 +400,7 @@ class Vps:
             route = self.route
             via = self.via._tunnel if self.via is not None else None
             session = SshSession(
-                route.host, route.port, user, self.key, self.host_key, where=f"VPS {self.name}", via=via
+                route.address, route.port, user, self.key, self.host_key, where=f"VPS {self.name}", via=via
             )
             setattr(self, attr, session)
         return session

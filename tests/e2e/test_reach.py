@@ -38,17 +38,17 @@ def jumped(vps_factory: Callable[..., Vps], vps_network: Callable[..., Network])
 def test_a_jumped_vps_has_one_route_for_session_ssh_line_known_hosts_and_testinfra(jumped: tuple[Vps, Vps]) -> None:
     bastion, inner = jumped
     route = inner.route
-    assert (route.host, route.port, route.bastion) == (bastion._shared_ip(inner), 22, bastion.route)
-    assert route.bastion is not None and route.bastion.host == "127.0.0.1"
+    assert (route.address, route.port, route.bastion) == (bastion._shared_ip(inner), 22, bastion.route)
+    assert route.bastion is not None and route.bastion.address == "127.0.0.1"
     # The harness's own session rides the bastion.
     client_ip, _, server_ip, server_port = inner.run("echo $SSH_CONNECTION").stdout.split()
-    assert (client_ip, server_ip, server_port) == (bastion.ip, route.host, "22")
+    assert (client_ip, server_ip, server_port) == (bastion.ip, route.address, "22")
     # The ssh line, with the host key pinned along both hops.
     assert "StrictHostKeyChecking=yes" in inner.ssh_command()
     answer = openssh(*shlex.split(inner.ssh_command()), "-o", "BatchMode=yes", "hostname")
     assert answer.stdout == "inner\n", answer.stderr
     # known_hosts pins the address it is reached at, and nothing else.
-    assert inner.known_hosts_file.read_text() == f"{route.host} {' '.join(inner.host_key.split()[:2])}\n"
+    assert inner.known_hosts_file.read_text() == f"{route.address} {' '.join(inner.host_key.split()[:2])}\n"
     assert inner.known_hosts_line() == inner.known_hosts_file.read_text().strip()
     # testinfra, on the harness's pinned connection through the bastion.
     assert inner.host.check_output("hostname") == "inner"
@@ -60,7 +60,7 @@ def test_a_changed_host_key_is_refused_by_openssh_along_the_route(jumped: tuple[
     _, inner = jumped
     line = inner.ssh_command()
     impostor = KeyPair.generate().public.split()[:2]
-    inner.known_hosts_file.write_text(f"{inner.route.host} {' '.join(impostor)}\n")
+    inner.known_hosts_file.write_text(f"{inner.route.address} {' '.join(impostor)}\n")
     refused = openssh(*shlex.split(line), "-o", "BatchMode=yes", "true")
     assert refused.returncode == 255 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in refused.stderr
 

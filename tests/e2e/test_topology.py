@@ -245,7 +245,7 @@ def test_a_vps_off_the_default_bridge_is_on_its_networks_alone_and_reached_there
     assert (member.default_bridge, alone.default_bridge) == (True, False)
     assert list(alone.container.attrs["NetworkSettings"]["Networks"]) == [net.name]
     address = alone.ip_on(net)
-    assert (alone.route.host, alone.route.port) == (address, 22), "this machine reaches it on its network"
+    assert (alone.route.address, alone.route.port) == (address, 22), "this machine reaches it on its network"
     assert alone.run("echo $SSH_CONNECTION").stdout.split()[2] == address
     assert member.run("timeout 3 bash -c '</dev/tcp/alone/22'", check=False).exit_status == 0
 

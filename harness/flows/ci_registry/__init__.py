@@ -88,7 +88,7 @@ class BuildHost(World):
         command = f"{exports} sh {SCRIPTS.remote}/pipeline/{script} " + " ".join(shlex.quote(a) for a in args)
         self.jenkins.transcript.secrets.update(s for s in secret if s)
         route = self.jenkins.route
-        session = SshSession(route.host, route.port, "jenkins", self.master_key, self.jenkins.host_key)
+        session = SshSession(route.address, route.port, "jenkins", self.master_key, self.jenkins.host_key)
         try:
             result = session.run(command, timeout=timeout, stdin=[stdin.encode()] if stdin else ())
         finally:
