@@ -19,7 +19,12 @@ started, which also keeps it working where no registry answers.
 
 from __future__ import annotations
 
-from testcontainers.core.container import DockerContainer
+try:
+    from testcontainers.core.container import DockerContainer
+except ImportError as e:  # an extra: pip install 'vps-harness[testcontainers]'
+    raise ImportError(
+        "harness.containers needs testcontainers, an extra of vps-harness: pip install 'vps-harness[testcontainers]'"
+    ) from e
 
 from harness import labels
 from harness.engine import docker_client

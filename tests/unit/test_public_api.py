@@ -40,3 +40,23 @@ def test_importing_harness_loads_no_engine_or_ssh_client() -> None:
 
 def test_all_names_exactly_the_names_with_a_home() -> None:
     assert sorted(harness.__all__) == sorted(harness._HOMES)
+
+
+def test_without_the_testcontainers_extra_vps_container_says_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['testcontainers'] = None\n"
+        "try:\n    from harness import VpsContainer\nexcept ImportError as e:\n    print(e)\n"
+    )
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'vps-harness[testcontainers]'" in said
+
+
+def test_the_core_imports_testcontainers_nowhere_but_the_adapter() -> None:
+    from tests.unit.test_layering import CORE, imported_modules
+
+    users = sorted(
+        str(path.relative_to(CORE))
+        for path in CORE.rglob("*.py")
+        if any(name.startswith("testcontainers") for name in imported_modules(path))
+    )
+    assert users == ["containers.py"]
