@@ -334,11 +334,16 @@ class Fleet:
         finally:
             seeder.remove()
 
-    def network(self, name: str = "net", subnet: str | None = None) -> Network:
-        """A private bridge network, removed with the fleet; ``subnet`` (``10.213.7.0/24``) lets addresses be chosen."""
+    def network(self, name: str = "net", subnet: str | None = None, masquerade: bool = True) -> Network:
+        """A private bridge network, removed with the fleet; ``subnet`` (``10.213.7.0/24``) lets addresses be chosen.
+
+        ``masquerade=False``: what leaves it is not given this machine's address (Docker's
+        ``enable_ip_masquerade``), so a host elsewhere that has no route back to it cannot answer.
+        """
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]) if subnet else None
+        options = {} if masquerade else {"com.docker.network.bridge.enable_ip_masquerade": "false"}
         network = self.client.networks.create(
-            self._unique(f"vpsnet-{name}"), driver="bridge", labels=self.owner_labels, ipam=ipam
+            self._unique(f"vpsnet-{name}"), driver="bridge", labels=self.owner_labels, ipam=ipam, options=options
         )
         self.networks.append(network)
         return network

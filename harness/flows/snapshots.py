@@ -136,7 +136,8 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     plain = fleet.image(spec)
     # Every recipe its images come from (the VPS images', the flows' inner images) and its scripts.
     recipe = (folder, LIB, FLOWS / "images", vps_images.ROOT, driver, Path(__file__))
-    subnet, networks = _slot_networks(fleet, flow, cls.NETWORKS, recipe_key(recipe, flow, variant, plain.tag))
+    key_of_slot = recipe_key(recipe, flow, variant, plain.tag)
+    subnet, networks = _slot_networks(fleet, flow, cls.NETWORKS, key_of_slot, cls.UNMASQUERADED)
     salt = (flow, variant, plain.tag, subnet)
     key = recipe_key(recipe, *salt)
     found = _find(fleet, spec, key)
@@ -156,32 +157,36 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
         raise HarnessError(
             f"the {flow} world's snapshots were just made and are gone: was `vps-harness images prune` running?"
         )
-    copy = _restore(fleet, found, _networks(fleet, flow, cls.NETWORKS, subnet), cls)
+    copy = _restore(fleet, found, _networks(fleet, flow, cls.NETWORKS, subnet, cls.UNMASQUERADED), cls)
     copy.timings = {**world.timings, "provisioning": provisioned_in, **copy.timings}
     return copy
 
 
-def _networks(fleet: Fleet, flow: str, names: tuple[str, ...], slot: str) -> dict[str, Network]:
+def _networks(
+    fleet: Fleet, flow: str, names: tuple[str, ...], slot: str, unmasqueraded: tuple[str, ...] = ()
+) -> dict[str, Network]:
     """The networks ``names`` of a ``flow`` world on the /24 ``slot``, which they split (a /25 each for two)."""
     bits = (len(names) - 1).bit_length()
     parts = ipaddress.IPv4Network(slot).subnets(prefixlen_diff=bits)
     made: dict[str, Network] = {}
     try:
         for name, part in zip(names, parts):
-            made[name] = fleet.network(f"{flow}-{name}", subnet=str(part))
+            made[name] = fleet.network(f"{flow}-{name}", subnet=str(part), masquerade=name not in unmasqueraded)
     except BaseException:
         fleet.discard(*made.values())
         raise
     return made
 
 
-def _slot_networks(fleet: Fleet, flow: str, names: tuple[str, ...], key: str) -> tuple[str, dict[str, Network]]:
+def _slot_networks(
+    fleet: Fleet, flow: str, names: tuple[str, ...], key: str, unmasqueraded: tuple[str, ...] = ()
+) -> tuple[str, dict[str, Network]]:
     """The networks of a world of ``key`` on a free slot; the slot is its until the fleet closes."""
     busy: set[str] = set()
     while True:
         subnet, lock = _take_slot(fleet.images.config.lock_dir, key, busy)
         try:
-            networks = _networks(fleet, flow, names, subnet)
+            networks = _networks(fleet, flow, names, subnet, unmasqueraded)
         except BaseException as e:
             lock.release()
             if not isinstance(e, docker.errors.APIError) or "overlap" not in str(e).lower():

@@ -140,7 +140,9 @@ def world_networks(fleet: Fleet, world: type[World], flow: str, given: dict[str,
         if set(given) != set(world.NETWORKS):
             raise HarnessError(f"the {flow} world has networks {', '.join(world.NETWORKS)}, not {', '.join(given)}")
         return dict(given)
-    return {name: fleet.network(f"{flow}-{name}") for name in world.NETWORKS}
+    return {
+        name: fleet.network(f"{flow}-{name}", masquerade=name not in world.UNMASQUERADED) for name in world.NETWORKS
+    }
 
 
 @dataclass
@@ -162,6 +164,8 @@ class World:
 
     READY: ClassVar[tuple[tuple[str, str], ...]] = ()
     NETWORKS: ClassVar[tuple[str, ...]] = ("private",)
+    #: Networks whose traffic elsewhere keeps its own source address (see :meth:`Fleet.network`).
+    UNMASQUERADED: ClassVar[tuple[str, ...]] = ()
     BOOTS_FIRST: ClassVar[tuple[str, ...]] = ()
     NOT_COPIED: ClassVar[tuple[str, ...]] = ()
     SCRIPTS: ClassVar[Scripts | None] = None

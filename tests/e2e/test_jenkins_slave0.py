@@ -160,6 +160,9 @@ def vm_unreachable_from(world: JenkinsSlave0, name: str) -> None:
     assert list(world.vm.container.attrs["NetworkSettings"]["Networks"]) == [world.private.name], (
         "the VM is on its host-only network alone: no other network (the engine's bridge) leads to it"
     )
+    assert list(vps.container.attrs["NetworkSettings"]["Networks"]) == [world.public.name], (
+        f"{name} is on the public network alone: its packets keep its own address, which the VM has no route to"
+    )
     routes = world.vm.run("ip route").stdout
     assert not re.search(r"^default ", routes, re.M), f"no gateway on a host-only network: {routes}"
     resolved = vps.run(f"getent hosts {VM_NAME}", check=False)

@@ -72,6 +72,9 @@ class JenkinsSlave0(World):
 
     READY = (("vm", "vm-ready.sh"),)
     NETWORKS = ("public", "private")
+    # laptop's and outsider's packets reach the VM with their own addresses, to which the VM (no
+    # gateway) has no route: not this machine's, on the VM's own network, as a masquerade would make them.
+    UNMASQUERADED = ("public",)
     # host2's nginx resolves its upstream, vm-with-docker, when it starts: on a network
     # that has no such name yet, nginx fails at boot (as it would on real servers).
     BOOTS_FIRST = ("vm",)
@@ -148,12 +151,13 @@ def provision(
     public, private = [nets["public"]], [nets["private"]]
     plain = {"spec": spec, "image": plain_image}
     laptop, host2, vm, outsider = fleet.start(
-        {**plain, "name": "laptop", "networks": public},
+        # laptop and outsider on the public network alone, not on the engine's bridge (see UNMASQUERADED).
+        {**plain, "name": "laptop", "networks": public, "default_bridge": False},
         {**plain, "name": "host2", "networks": public + private, "aliases": BASTION_NAMES[1:]},
         # On its host-only network alone: not on the engine's bridge, where the other VPSes are.
         {**plain, "name": "vm", "networks": private, "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image}
         | {"default_bridge": False, "publish_ssh": False},
-        {**plain, "name": "outsider", "networks": public},
+        {**plain, "name": "outsider", "networks": public, "default_bridge": False},
     )
     timings["starts"] = time.monotonic() - started
     world = JenkinsSlave0(
