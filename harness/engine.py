@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import docker
@@ -40,16 +41,20 @@ def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
 DEFAULT_BRIDGE = "bridge"
 
 
-def bridge_address(container: Container) -> str:
-    """A container's address on the engine's default bridge (else its first network), as of its last reload.
+def bridge_address(container: Container, networks: Sequence[str] = ()) -> str:
+    """A container's address on the engine's default bridge (else on the first of ``networks`` it is
+    on, else on its first network), as of its last reload.
 
     Per network: Docker 29 no longer gives the top-level ``NetworkSettings.IPAddress``
     (deprecated since API 1.21; measured with Docker 29.1 inside an ubuntu:24.04 VPS).
     """
-    networks = container.attrs["NetworkSettings"]["Networks"] or {}
-    if not networks:
+    attached = container.attrs["NetworkSettings"]["Networks"] or {}
+    if not attached:
         raise UsageError(f"container {container.name} is on no network: connect it to one (vps.connect(network))")
-    return str((networks.get(DEFAULT_BRIDGE) or next(iter(networks.values())))["IPAddress"])
+    for name in (DEFAULT_BRIDGE, *networks):
+        if (attached.get(name) or {}).get("IPAddress"):
+            return str(attached[name]["IPAddress"])
+    return str(next(iter(attached.values()))["IPAddress"])
 
 
 def _first_line(error: BaseException) -> str:

@@ -54,11 +54,16 @@ def at_once(calls: Iterable[Callable[[], T]], names: Iterable[str] = ()) -> list
         futures = [pool.submit(call) for call in calls]
         wait(futures)
     failures = [(label, error) for label, f in zip(labels_of, futures) if (error := f.exception()) is not None]
+    _raise_failures(failures, len(calls))
+    return [f.result() for f in futures]
+
+
+def _raise_failures(failures: list[tuple[str, BaseException]], total: int) -> None:
+    """Raise one failure as it is; several as one :class:`SeveralFailed` naming each, from the first."""
     if len(failures) == 1:
         raise failures[0][1]
     if failures:
-        raise SeveralFailed(failures, len(calls)) from failures[0][1]
-    return [f.result() for f in futures]
+        raise SeveralFailed(failures, total) from failures[0][1]
 
 
 def _unwrapped(provision: Callable[..., object]) -> tuple[Callable[..., object], list[str]]:
@@ -192,7 +197,6 @@ class Fleet:
         once its container runs (its name resolves on its networks), before
         the wait for its boot.
         """
-        check_placement(name or snapshot.name, networks, default_bridge)
         vps = self._create(
             snapshot.image(),
             name or snapshot.name,
@@ -418,7 +422,4 @@ class Fleet:
             (self.identity.directory / self._config_name).unlink(missing_ok=True)
         finally:
             self._closed()
-        if len(failures) == 1:
-            raise failures[0][1]
-        if failures:
-            raise SeveralFailed(failures, total) from failures[0][1]
+        _raise_failures(failures, total)

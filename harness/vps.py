@@ -369,12 +369,7 @@ class Vps:
     def _bridge_ip(self) -> str:
         """The harness's own way in: the address on the engine's default bridge or, for a VPS off it
         (``default_bridge=False``), on the first of its networks it is on."""
-        attached = self.container.attrs["NetworkSettings"]["Networks"] or {}
-        if DEFAULT_BRIDGE not in attached:
-            for network in self.networks:
-                if (attached.get(str(network.name)) or {}).get("IPAddress"):
-                    return str(attached[str(network.name)]["IPAddress"])
-        return bridge_address(self.container)
+        return bridge_address(self.container, [str(network.name) for network in self.networks])
 
     def jump_to(self, target: Vps) -> Vps:
         """Reach ``target`` through this VPS from now on (this one is the bastion).

@@ -155,8 +155,16 @@ def provision(
         {**plain, "name": "laptop", "networks": public, "default_bridge": False},
         {**plain, "name": "host2", "networks": public + private, "aliases": BASTION_NAMES[1:]},
         # On its host-only network alone: not on the engine's bridge, where the other VPSes are.
-        {**plain, "name": "vm", "networks": private, "aliases": [VM_NAME], "docker_mode": "dind", "image": vm_image}
-        | {"default_bridge": False, "publish_ssh": False},
+        {
+            **plain,
+            "name": "vm",
+            "networks": private,
+            "aliases": [VM_NAME],
+            "docker_mode": "dind",
+            "image": vm_image,
+            "default_bridge": False,
+            "publish_ssh": False,
+        },
         {**plain, "name": "outsider", "networks": public, "default_bridge": False},
     )
     timings["starts"] = time.monotonic() - started
