@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vps_bench import Floor, Line, bench_fleet, bench_parser, report
 
-from harness import engine, labels
+from harness import VpsWant, engine, labels
 from harness.engine import docker_client
 from harness.fleet import Fleet
 from harness.images import Images, VpsImage
@@ -87,12 +87,12 @@ def bench_dind(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> Line:
 
     def start(image: VpsImage) -> float:
         started = time.monotonic()
-        vps = fleet._create(image, "dind", "systemd", "dind", (), (), True)
+        vps = fleet.vps(spec, name="dind", docker="dind", image=image)
         try:
             vps.run("docker images")
             return time.monotonic() - started
         finally:
-            vps.remove()
+            fleet.discard(vps)
 
     ours, theirs = interleaved(runs, lambda: start(seeded), lambda: start(streamed))
     target = DIND_TARGET if str(spec) == TARGET_SPEC else None
@@ -103,16 +103,11 @@ def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
     def world() -> None:
         net = fleet.network()
         bastion, docker_host, client = fleet.start(
-            {"spec": spec, "name": "bastion", "networks": [net]},
-            {
-                "spec": spec,
-                "name": "dockerhost",
-                "networks": [net],
-                "aliases": ["docker.my.domain"],
-                "docker_mode": "dind",
-                "publish_ssh": False,
-            },
-            {"spec": spec, "name": "client", "networks": [net], "publish_ssh": False},
+            VpsWant(spec, name="bastion", networks=[net]),
+            VpsWant(
+                spec, name="dockerhost", networks=[net], aliases=["docker.my.domain"], docker="dind", publish_ssh=False
+            ),
+            VpsWant(spec, name="client", networks=[net], publish_ssh=False),
         )
         bastion.jump_to(docker_host).run("docker images")
         bastion.jump_to(client).run("getent hosts docker.my.domain")
@@ -128,7 +123,7 @@ def bench_world(fleet: Fleet, spec: OsSpec, runs: int) -> Line:
 
 def start_three(fleet: Fleet, spec: OsSpec) -> None:
     """Three plain VPSes started at once, each to its first ``run("true")``."""
-    for vps in fleet.start(*({"spec": spec, "name": name} for name in ("one", "two", "three"))):
+    for vps in fleet.start(*(VpsWant(spec, name=name) for name in ("one", "two", "three"))):
         vps.run("true")
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from harness.spec import SUPPORTED, OsSpec, parse_spec, parse_specs
     from harness.ssh import KeyPair
     from harness.vps import Vps
+    from harness.want import DockerMode, Init, VpsWant
 
 try:
     __version__ = version("vps-harness")
@@ -86,6 +87,9 @@ _HOMES = {
     "parse_specs": "harness.spec",
     "KeyPair": "harness.ssh",
     "Vps": "harness.vps",
+    "DockerMode": "harness.want",
+    "Init": "harness.want",
+    "VpsWant": "harness.want",
 }
 
 #: The same names as ``_HOMES`` (a test checks), spelled out for linters and readers.
@@ -95,6 +99,7 @@ __all__ = [
     "CommandResult",
     "CommandTimeout",
     "ConfigError",
+    "DockerMode",
     "EngineUnavailable",
     "Fleet",
     "HarnessConfig",
@@ -102,6 +107,7 @@ __all__ = [
     "HostKeyMismatch",
     "ImageUnavailable",
     "Images",
+    "Init",
     "InnerEngineUnsupported",
     "InnerImage",
     "KeyPair",
@@ -117,6 +123,7 @@ __all__ = [
     "VpsContainer",
     "VpsImage",
     "VpsNotReady",
+    "VpsWant",
     "docker_client",
     "parse_spec",
     "parse_specs",

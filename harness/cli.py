@@ -20,10 +20,10 @@ from harness.errors import HarnessError
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
-from harness.launch import INIT_COMMANDS
 from harness.reaper import KEPT_PREFIX, owner_alive, sweep
 from harness.spec import SUPPORTED, parse_spec, parse_specs
 from harness.standalone import Standalone, worlds
+from harness.want import INITS, VpsWant
 
 
 def _images_build(args: argparse.Namespace) -> int:
@@ -31,12 +31,12 @@ def _images_build(args: argparse.Namespace) -> int:
     desk = _standalone()
     images = Images(desk.client)
     for spec in specs:
-        for docker_mode in ("none", "dind") if args.dind else ("none",):
+        for docker in ("none", "dind") if args.dind else ("none",):
             started = time.monotonic()
-            if args.rebuild and docker_mode == "none":
+            if args.rebuild and docker == "none":
                 image = images.vps(spec, rebuild=True)
             else:
-                image = desk.image(images, spec, docker_mode)
+                image = desk.image(images, spec, docker)
             how = "built" if image.built else "cached"
             print(f"{spec}\t{image.tag}\t{how} in {time.monotonic() - started:.2f} s")
     return 0
@@ -100,10 +100,10 @@ def _up(args: argparse.Namespace) -> int:
     images = Images(desk.client)
     image = desk.image(images, spec, args.docker)
     image_seconds = time.monotonic() - started
-    vps = desk.up(images, image, name=args.name, init=args.init, docker_mode=args.docker)
+    vps = desk.up(images, image, VpsWant(spec, name=args.name or "", init=args.init, docker=args.docker))
     ready_seconds = time.monotonic() - started - image_seconds
     vps.close()
-    what = f"{spec}, init={vps.init}" + (f", docker={vps.docker_mode}" if vps.docker_mode != "none" else "")
+    what = f"{spec}, init={vps.init}" + (f", docker={vps.docker}" if vps.docker != "none" else "")
     print(f"VPS {vps.name} ({what}) is up: image {image_seconds:.2f} s, ready {ready_seconds:.2f} s")
     print(f"  ssh:   {vps.ssh_command()}")
     print(f"  or:    vps-harness ssh {vps.name} [COMMAND]")
@@ -288,7 +288,7 @@ def parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start a VPS outside pytest and print how to reach it")
     up.add_argument("spec", metavar="SPEC", help=f"one of {', '.join(str(s) for s in SUPPORTED)}")
     up.add_argument("--name", help="its name and host name (default: the first free vpsN)")
-    up.add_argument("--init", choices=list(INIT_COMMANDS), default="systemd", help="PID 1 (default: %(default)s)")
+    up.add_argument("--init", choices=list(INITS), default="systemd", help="PID 1 (default: %(default)s)")
     up.add_argument(
         "--docker",
         choices=["none", "dind", "bare"],
@@ -324,7 +324,7 @@ def parser() -> argparse.ArgumentParser:
     down.set_defaults(run=_down)
     demo = commands.add_parser("demo", help="start a VPS, show what it is over SSH, and remove it")
     demo.add_argument("spec", metavar="SPEC", nargs="?", default="ubuntu:16.04", help="default: %(default)s")
-    demo.add_argument("--init", choices=list(INIT_COMMANDS), default="systemd", help="PID 1 (default: %(default)s)")
+    demo.add_argument("--init", choices=list(INITS), default="systemd", help="PID 1 (default: %(default)s)")
     demo.set_defaults(run=_demo)
     gc = commands.add_parser("gc", help="remove what killed runs and kept failures left behind")
     gc.add_argument("--all", action="store_true", help="every labelled container, network and volume, `up`'s too")

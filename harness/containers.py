@@ -32,9 +32,9 @@ from harness.errors import UsageError
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
-from harness.launch import DockerMode, Init
 from harness.spec import OsSpec, parse_spec
 from harness.vps import Vps
+from harness.want import DockerMode, Init, VpsWant
 
 
 class VpsContainer(DockerContainer):
@@ -57,7 +57,9 @@ class VpsContainer(DockerContainer):
         self.spec = parse_spec(spec) if isinstance(spec, str) else spec
         # The image is resolved (built on first use) at start; its tag is known then.
         super().__init__(f"vps-harness/vps:{self.spec.id}")
-        self.vps_name, self.init, self.docker_mode = name, init, docker
+        #: The VPS it starts, checked now: a want that cannot work is refused before anything runs.
+        self.want = VpsWant(self.spec, name=name, init=init, docker=docker)
+        self.vps_name = name
         self._fleet: Fleet | None = None
         self._identity: Identity | None = None
         self._vps: Vps | None = None
@@ -77,7 +79,7 @@ class VpsContainer(DockerContainer):
         self._identity = Identity.fresh()
         self._fleet = Fleet(client, Images(client), session=labels.new_session_id(), identity=self._identity)
         try:
-            self._vps = self._fleet.vps(self.spec, name=self.vps_name, init=self.init, docker_mode=self.docker_mode)
+            self._vps = self._fleet.vps(self.want)
         except BaseException:
             self.stop()
             raise

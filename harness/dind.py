@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def load_image(vps: Vps, reference: str, timeout: float = 600) -> None:
     """Make a host image available to ``vps``'s own engine (``docker load``, streamed over SSH)."""
-    if vps.docker_mode == "none":
+    if vps.docker == "none":
         raise VpsNotReady(f"VPS {vps.name} runs no Docker engine (docker='none')")
     image = vps.client.images.get(reference)
     named = reference if reference in image.tags else False

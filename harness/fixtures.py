@@ -15,13 +15,13 @@ from harness.engine import docker_client
 from harness.errors import EngineUnavailable, HarnessError, ImageUnavailable
 from harness.fleet import Fleet
 from harness.identity import Identity
-from harness.images import Images, InnerImage
-from harness.launch import DockerMode, Init
+from harness.images import Images
 from harness.reaper import sweep_leftovers
 from harness.snapshot import Snapshot
-from harness.spec import OsSpec, parse_spec
+from harness.spec import OsSpec
 from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS, SWEPT_BY_CONTROLLER, terminal_progress
 from harness.vps import Vps
+from harness.want import VpsWant
 
 
 @pytest.fixture(scope="session")
@@ -135,11 +135,13 @@ def _vps_fleet(
 def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpec) -> Callable[..., Vps]:
     """Start more VPSes in one test; all are removed after it.
 
-    ``os`` and ``docker`` are named as the ``vps`` marker names them;
-    ``inner`` lists images (``vps_images.inner(...)``) a DinD VPS's own engine
-    has from the start. ``default_bridge=False``: the VPS is on ``networks``
-    only, not on the engine's default bridge that every other VPS is on, so
-    only the hosts of its networks reach it (a bastion's private side).
+    It takes a :class:`~harness.want.VpsWant`'s fields as keywords: ``os``
+    and ``docker`` are named as the ``vps`` marker names them (its values are
+    the defaults of ``init`` and ``docker``); ``inner`` lists images
+    (``vps_images.inner(...)``) a DinD VPS's own engine has from the start.
+    ``default_bridge=False``: the VPS is on ``networks`` only, not on the
+    engine's default bridge that every other VPS is on, so only the hosts of
+    its networks reach it (a bastion's private side).
 
     ``from_snapshot``: a copy of a snapshot (:meth:`Vps.snapshot
     <harness.vps.Vps.snapshot>`) with its OS, init and Docker mode.
@@ -155,60 +157,35 @@ def vps_factory(request: pytest.FixtureRequest, _vps_fleet: Fleet, vps_os: OsSpe
     """
     marker = request.node.get_closest_marker("vps")
     configured = marker.kwargs if marker else {}
-    default_init: Init = configured.get("init", "systemd")
-    default_docker: DockerMode = configured.get("docker", request.config.stash[SETTINGS].docker)
+    defaults = {"init": configured.get("init", "systemd"), "docker": configured.get("docker", None)}
+    defaults["docker"] = defaults["docker"] or request.config.stash[SETTINGS].docker
 
     def make(
         name: str | None = None,
         os: str | OsSpec | None = None,  # noqa: A002 - the marker's word for it
-        init: Init | None = None,
-        networks: list[Network] | tuple[Network, ...] = (),
-        aliases: list[str] | tuple[str, ...] = (),
-        docker: DockerMode | None = None,
-        publish_ssh: bool = True,
-        default_bridge: bool = True,
-        inner: list[InnerImage] | tuple[InnerImage, ...] = (),
+        *,
         from_snapshot: Snapshot | None = None,
         provision: Callable[[Vps], object] | None = None,
         recipe: list[Path] | tuple[Path, ...] = (),
         salt: list[str] | tuple[str, ...] = (),
+        **fields: Any,
     ) -> Vps:
         if (recipe or salt) and provision is None:
             raise ValueError("recipe and salt make the key of a provisioned VPS's snapshot: give provision too")
         if from_snapshot is not None:
             if provision is not None:
                 raise ValueError(f"a copy of snapshot {from_snapshot.tag} is provisioned already; drop provision")
-            given = {"os": os, "init": init, "docker": docker, "inner": inner}
-            if any(given.values()):
-                named = ", ".join(word for word, value in given.items() if value)
-                raise ValueError(f"a copy of snapshot {from_snapshot.tag} is what the snapshot was; drop {named}")
-            return _vps_fleet.restore(
-                from_snapshot,
-                name=name,
-                networks=networks,
-                aliases=aliases,
-                publish_ssh=publish_ssh,
-                default_bridge=default_bridge,
-            )
-        spec = parse_spec(os) if isinstance(os, str) else (os or vps_os)
-        wanted: dict[str, Any] = {
-            "name": name,
-            "init": init or default_init,
-            "docker_mode": docker or default_docker,
-            "networks": networks,
-            "aliases": aliases,
-            "publish_ssh": publish_ssh,
-            "default_bridge": default_bridge,
-            "inner": inner,
-        }
+            return _vps_fleet.restore(from_snapshot, name=name, os=os, **fields)
+        chosen = {word: fields.pop(word, None) or default for word, default in defaults.items()}
+        want = VpsWant.of(os or vps_os, name=name or "", **chosen, **fields)
         try:
             if provision is not None:
-                return _vps_fleet.provisioned(spec, provision, recipe=recipe, salt=salt, **wanted)
-            return _vps_fleet.vps(spec, **wanted)
+                return _vps_fleet.provisioned(want, provision, recipe=recipe, salt=salt)
+            return _vps_fleet.vps(want)
         except ImageUnavailable as e:
-            if spec.can_bootstrap:
+            if want.os.can_bootstrap:
                 raise
-            pytest.skip(f"no {spec} VPS on this machine: {e}")
+            pytest.skip(f"no {want.os} VPS on this machine: {e}")
 
     return make
 

@@ -4,7 +4,7 @@ It names them uniquely per session and xdist worker, labels them, and
 removes them, by id, when closed.
 
 >>> fleet = Fleet(client, images, session="abc", identity=Identity.fresh())  # doctest: +SKIP
->>> web = fleet.vps(parse_spec("debian:12"), name="web")  # doctest: +SKIP
+>>> web = fleet.vps("debian:12", name="web")  # doctest: +SKIP
 >>> fleet.close()  # doctest: +SKIP
 """
 
@@ -17,7 +17,7 @@ import inspect
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,14 +28,14 @@ import docker.types
 from docker.models.networks import Network
 
 from harness import labels, snapshot
-from harness.errors import SeveralFailed
+from harness.errors import SeveralFailed, UsageError
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
-from harness.launch import DockerMode, Init, check_modes, check_placement
 from harness.reaper import KEPT_PREFIX
 from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from harness.vps import Vps
+from harness.want import FIXED_BY_IMAGE, PLACEMENT, DockerMode, VpsWant
 
 _counter = itertools.count(1)
 
@@ -114,129 +114,99 @@ class Fleet:
         self.vpses: list[Vps] = []
         self.networks: list[Network] = []
         self._on_close: list[Callable[[], None]] = []
+        self._images: dict[tuple[OsSpec, DockerMode, tuple[InnerImage, ...]], VpsImage] = {}
         self._config_name = self._unique("ssh_config")
 
     def _unique(self, name: str) -> str:
         return f"{name}-{self.session}{('-' + self.worker) if self.worker else ''}-{next(_counter)}"
 
+    def want(self, wanted: VpsWant | OsSpec | str, **fields: Any) -> VpsWant:
+        """``wanted`` with ``fields`` (see :meth:`VpsWant.of`), named ``vpsN`` (its place in the fleet) if unnamed."""
+        want = VpsWant.of(wanted, **fields)
+        return want if want.name else dataclasses.replace(want, name=f"vps{len(self.vpses) + 1}")
+
     def vps(
         self,
-        spec: OsSpec,
+        wanted: VpsWant | OsSpec | str,
+        /,
         *,
-        name: str | None = None,
-        init: Init = "systemd",
-        docker_mode: DockerMode = "none",
-        networks: tuple[Network, ...] | list[Network] = (),
-        aliases: tuple[str, ...] | list[str] = (),
-        publish_ssh: bool = True,
-        default_bridge: bool = True,
-        container_name: str | None = None,
         image: VpsImage | None = None,
-        inner: tuple[InnerImage, ...] | list[InnerImage] = (),
+        container_name: str | None = None,
+        **fields: Any,
     ) -> Vps:
-        """Start a VPS of ``spec`` and wait until it is ready (see :meth:`Vps.create`).
+        """Start the VPS ``wanted`` and wait until it is ready (see :meth:`Vps.create`).
 
-        Its container is named uniquely for this session and worker, unless
+        ``wanted``: a :class:`VpsWant`, or an OS, with a want's fields as
+        keywords (``fleet.vps(spec, name="web", docker="dind")``). Its
+        container is named uniquely for this session and worker, unless
         ``container_name`` is given; ``image``, when the caller resolved it
-        already, saves resolving it again. ``inner``: images its own engine
-        (``docker_mode="dind"``) has from the start, besides its base.
+        already, saves resolving it again.
         """
-        check_modes(init, docker_mode)
-        name = name or f"vps{len(self.vpses) + 1}"
-        check_placement(name, networks, default_bridge)
-        if image is None:
-            image = self.image(spec, docker_mode, tuple(inner))
-        vps = self._create(
-            image,
-            name,
-            init,
-            docker_mode,
-            tuple(networks),
-            tuple(aliases),
-            publish_ssh,
-            container_name,
-            default_bridge=default_bridge,
-        )
+        want = self.want(wanted, **fields)
+        vps = self._create(image or self.image(want.os, want.docker, want.inner), want, container_name=container_name)
         self.vpses.append(vps)
         return vps
 
-    def start(self, *wanted: dict[str, Any]) -> list[Vps]:
-        """Start several VPSes at once; each of ``wanted`` holds :meth:`vps`'s arguments (``spec`` among them).
+    def start(self, *wanted: VpsWant) -> list[Vps]:
+        """Start several VPSes at once (each a :class:`VpsWant`); they come back in order.
 
-        The engine calls and the readiness waits overlap, so three VPSes are
-        ready in about the time of one plus the machine's contention. The
-        VPSes come back in order. When some fail, the rest still finish, stay
-        in the fleet (removed with it), and the error names each failure.
+        Their images are resolved first, one after the other; then the engine
+        calls and the readiness waits overlap, so three VPSes are ready in
+        about the time of one plus the machine's contention. When some fail,
+        the rest still finish, stay in the fleet (removed with it), and the
+        error names each failure.
 
-        >>> web, db = fleet.start({"spec": spec, "name": "web"}, {"spec": spec, "name": "db"})  # doctest: +SKIP
+        >>> web, db = fleet.start(VpsWant(spec, name="web"), VpsWant(spec, name="db"))  # doctest: +SKIP
         """
         # Default names now: the threads would all count the same VPSes.
-        named = [
-            {**arguments, "name": arguments.get("name") or f"vps{len(self.vpses) + i + 1}"}
-            for i, arguments in enumerate(wanted)
+        wants = [
+            want if want.name else dataclasses.replace(want, name=f"vps{len(self.vpses) + i + 1}")
+            for i, want in enumerate(VpsWant.of(w) for w in wanted)
         ]
-        return at_once([functools.partial(self.vps, **arguments) for arguments in named], [a["name"] for a in named])
+        images = [self.image(want.os, want.docker, want.inner) for want in wants]
+        calls = [functools.partial(self.vps, want, image=image) for want, image in zip(wants, images)]
+        return at_once(calls, [want.name for want in wants])
 
-    def restore(
-        self,
-        snapshot: Snapshot,
-        *,
-        name: str | None = None,
-        networks: tuple[Network, ...] | list[Network] = (),
-        aliases: tuple[str, ...] | list[str] = (),
-        addresses: dict[str, str] | None = None,
-        publish_ssh: bool = True,
-        default_bridge: bool = True,
-        on_launch: Callable[[], None] = lambda: None,
-    ) -> Vps:
+    def restore(self, snapshot: Snapshot, /, *, on_launch: Callable[[], None] = lambda: None, **placement: Any) -> Vps:
         """Start a copy of ``snapshot`` (see :mod:`harness.snapshot`) and wait until it is ready.
 
         It is named ``name`` (default: the snapshot's name, its host name
-        too) and presents the snapshot's host key. ``addresses``: its IPv4
-        address on a network (by name) of ``networks``. ``on_launch``: called
-        once its container runs (its name resolves on its networks), before
-        the wait for its boot.
+        too) and presents the snapshot's host key. ``placement``: where it sits
+        (a :class:`VpsWant`'s ``networks``, ``aliases``, ``addresses``,
+        ``publish_ssh``, ``default_bridge``); its OS, init, Docker mode and
+        inner images are the snapshot's. ``on_launch``: called once its
+        container runs (its name resolves on its networks), before the wait
+        for its boot.
         """
-        vps = self._create(
-            snapshot.image(),
-            name or snapshot.name,
-            snapshot.init,
-            snapshot.docker_mode,
-            tuple(networks),
-            tuple(aliases),
-            publish_ssh,
-            addresses=addresses,
-            image_host_key=snapshot.host_key,
-            default_bridge=default_bridge,
-            on_launch=on_launch,
-        )
+        fixed = [word for word in FIXED_BY_IMAGE if placement.get(word)]
+        if fixed:
+            raise UsageError(f"a copy of snapshot {snapshot.tag} is what the snapshot was; drop {', '.join(fixed)}")
+        placement = {word: value for word, value in placement.items() if word not in FIXED_BY_IMAGE}
+        placement["name"] = placement.get("name") or snapshot.name
+        want = VpsWant.of(snapshot.spec, init=snapshot.init, docker=snapshot.docker, **placement)
+        vps = self._create(snapshot.image(), want, on_launch=on_launch)
         self.vpses.append(vps)
         return vps
 
     def provisioned(
         self,
-        spec: OsSpec,
+        wanted: VpsWant | OsSpec | str,
         provision: Callable[[Vps], object],
+        /,
         *,
         recipe: tuple[Path, ...] | list[Path] = (),
         salt: tuple[str, ...] | list[str] = (),
-        name: str | None = None,
-        init: Init = "systemd",
-        docker_mode: DockerMode = "none",
-        inner: tuple[InnerImage, ...] | list[InnerImage] = (),
-        networks: tuple[Network, ...] | list[Network] = (),
-        aliases: tuple[str, ...] | list[str] = (),
-        publish_ssh: bool = True,
-        default_bridge: bool = True,
+        **fields: Any,
     ) -> Vps:
-        """A copy of a VPS of ``spec`` that ``provision(vps)`` provisioned, once per machine (a snapshot).
+        """A copy of the VPS ``wanted`` that ``provision(vps)`` provisioned, once per machine (a snapshot).
 
-        The first call on the machine starts a VPS named ``name`` (default:
-        ``provision``'s name), provisions it, snapshots it and replaces it
+        The first call on the machine starts a VPS named as ``wanted`` says
+        (default: ``provision``'s name), provisions it, snapshots it and replaces it
         with a copy; every later one, in this process or another, an xdist
         worker or a later run, starts a copy. Processes that want the same
         snapshot at once provision it once; the others wait for it. A copy
-        has the name (and host name) the VPS had, and addresses of its own
+        has the name (and host name) the VPS had, its place (networks,
+        aliases, addresses) as ``wanted`` says, and addresses of its own
         (see :mod:`harness.snapshot` for what it carries).
 
         The snapshot's key is what decides the result, as far as the harness
@@ -250,8 +220,7 @@ class Fleet:
 
         >>> web = fleet.provisioned(spec, install_nginx, recipe=[Path("install-nginx.sh")])  # doctest: +SKIP
         """
-        check_modes(init, docker_mode)
-        check_placement(name or "provisioned", networks, default_bridge)
+        want = VpsWant.of(wanted, **fields)
         function, outside = _unwrapped(provision)
         origin = f"{function.__module__}.{function.__qualname__}"
         if outside and not salt:
@@ -259,80 +228,71 @@ class Fleet:
                 f"provision {origin} takes {', '.join(outside)} from outside its file, which the key of its "
                 "snapshot cannot see: give them as salt=[...] (e.g. salt=[package]), or define it at module level"
             )
-        name = name or re.sub(r"[^a-z0-9]+", "-", function.__name__.lower()).strip("-") or "provisioned"
-        snapshot.refuse(name, docker_mode)
-        image = self.image(spec, docker_mode, tuple(inner))
+        name = want.name or re.sub(r"[^a-z0-9]+", "-", function.__name__.lower()).strip("-") or "provisioned"
+        snapshot.refuse(name, want.docker)
+        image = self.image(want.os, want.docker, want.inner)
         source = inspect.getsourcefile(function)
         paths = (*recipe, Path(source)) if source else tuple(recipe)
-        lines = (origin, image.tag, name, init, docker_mode, *salt)
+        lines = (origin, image.tag, name, want.init, want.docker, *salt)
         key = recipe_key(paths, *lines)
-        tag = snapshot.tag_for(spec, name, key)
+        tag = snapshot.tag_for(want.os, name, key)
         found = snapshot.find(self.client, tag)
         if found is None:
-            with self.images.lock(f"snapshot-{key[:16]}", f"snapshot of {spec} provisioned by {origin}"):
+            with self.images.lock(f"snapshot-{key[:16]}", f"snapshot of {want.os} provisioned by {origin}"):
                 found = snapshot.find(self.client, tag)
                 if found is None:
-                    # A provisioning that fails leaves its VPS in the fleet: the failure's report shows it.
-                    vps = self.vps(spec, name=name, init=init, docker_mode=docker_mode, image=image)
+                    # Provisioned where any VPS is: on the engine's bridge alone. A provisioning that
+                    # fails leaves its VPS in the fleet: the failure's report shows it.
+                    alone = VpsWant(want.os, name=name, init=want.init, docker=want.docker, inner=want.inner)
+                    vps = self.vps(alone, image=image)
                     provision(vps)
                     found = vps.snapshot(key, recipe=paths, salt=lines, power_on=False)
                     self.discard(vps)
-        return self.restore(
-            found, name=name, networks=networks, aliases=aliases, publish_ssh=publish_ssh, default_bridge=default_bridge
-        )
+        return self.restore(found, name=name, **{word: getattr(want, word) for word in PLACEMENT})
 
     def _create(
         self,
         image: VpsImage,
-        name: str,
-        init: Init,
-        docker_mode: DockerMode,
-        networks: tuple[Network, ...],
-        aliases: tuple[str, ...],
-        publish_ssh: bool,
+        want: VpsWant,
+        *,
         container_name: str | None = None,
         owner: dict[str, str] | None = None,
-        addresses: dict[str, str] | None = None,
-        image_host_key: str | None = None,
         on_launch: Callable[[], None] = lambda: None,
-        default_bridge: bool = True,
     ) -> Vps:
         return Vps.create(
             self.client,
             image,
-            name=name,
-            container_name=container_name or self._unique(f"vps-{name}"),
+            want,
+            container_name=container_name or self._unique(f"vps-{want.name}"),
             owner_labels=owner or self.owner_labels,
             identity=self.identity,
-            init=init,
-            docker_mode=docker_mode,
-            networks=networks,
-            aliases=aliases,
-            publish_ssh=publish_ssh,
-            default_bridge=default_bridge,
-            addresses=addresses,
-            image_host_key=image_host_key,
             # Off the engine's bridge, the package cache (on that bridge) is out of reach: apt goes its own way.
-            apt_proxy=self.images.package_proxy(image.spec) if default_bridge else None,
+            apt_proxy=self.images.package_proxy(image.spec) if want.default_bridge else None,
             on_launch=on_launch,
         )
 
-    def image(self, spec: OsSpec, docker_mode: DockerMode = "none", inner: tuple[InnerImage, ...] = ()) -> VpsImage:
+    def image(self, spec: OsSpec, docker: DockerMode = "none", inner: Sequence[InnerImage] = ()) -> VpsImage:
         """The image a VPS of ``spec`` starts from; for ``dind``, one whose engine is seeded by a VPS of this fleet.
 
         ``inner``: images (:meth:`Images.inner`) its engine has besides its base.
+        Resolved once per fleet: a world's images, resolved before its VPSes start, are not looked up again.
         """
-        if docker_mode != "dind":
-            if inner:
-                raise ValueError(f"inner images are seeded in a DinD VPS's engine; docker={docker_mode!r} has none")
-            return self.images.vps(spec, bare=docker_mode == "bare")
-        return self.images.dind(spec, self.docker_store, inner)
+        key = (spec, docker, tuple(inner))
+        if key not in self._images:
+            if docker != "dind":
+                if inner:
+                    raise ValueError(f"inner images are seeded in a DinD VPS's engine; docker={docker!r} has none")
+                self._images[key] = self.images.vps(spec, bare=docker == "bare")
+            else:
+                self._images[key] = self.images.dind(spec, self.docker_store, tuple(inner))
+        return self._images[key]
 
     def docker_store(self, image: VpsImage, inner: tuple[InnerImage, ...] = ()) -> bytes:
         """The image store of a DinD VPS of ``image`` that loaded its base and ``inner``: the seed of a DinD image."""
         wanted = dataclasses.replace(image, inner=inner)
         # Owned by this process whoever owns the fleet: the reaper removes it if the process dies while seeding.
-        seeder = self._create(wanted, "seed", "systemd", "dind", (), (), True, owner=labels.owner_labels(self.session))
+        want = VpsWant(image.spec, name="seed", docker="dind")
+        seeder = self._create(wanted, want, owner=labels.owner_labels(self.session))
         try:
             return seeder.docker_store(wanted)
         finally:

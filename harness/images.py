@@ -157,6 +157,8 @@ class VpsImage:
     seeded: bool = False
     #: The images a DinD VPS's engine has besides its base: seeded, or loaded at start.
     inner: tuple[InnerImage, ...] = ()
+    #: The public host key its VPSes present, when the image has one (a snapshot's); else each makes its own.
+    host_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,28 +14,34 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import docker
 import docker.errors
 from docker.models.containers import Container
-from docker.models.networks import Network
 from docker.models.volumes import Volume
 from docker.types import Mount
 
 from harness import cache, engine, labels, privilege
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError
+from harness.identity import Identity
 from harness.images import VpsImage
 from harness.ssh import KeyPair
 from harness.tunnel import LabellingSocket
+from harness.want import DOCKER_MODES, OWN_ENGINE, DockerMode, Init, VpsWant
 
-Init = Literal["systemd", "sshd"]
-#: Docker for the VPS: none, its own engine under systemd, room for an engine
-#: its provisioning installs (bare: no Docker in the image), or the host's socket.
-DockerMode = Literal["none", "dind", "bare", "socket"]
-DOCKER_MODES = ("none", "dind", "bare", "socket")
-#: The modes whose VPS runs an engine of its own (DinD privileges; its stores on volumes, ENGINE_STORES).
-OWN_ENGINE = ("dind", "bare")
+__all__ = [
+    "DOCKER_MODES",
+    "ENGINE_STORES",
+    "HOST_KEY_LABEL",
+    "INIT_COMMANDS",
+    "OWN_ENGINE",
+    "DockerMode",
+    "Init",
+    "Launched",
+    "launch",
+    "run_options",
+]
 
 #: PID 1 of each init mode; the image's own CMD is systemd. ``vps-init``
 #: readies /sys/fs/cgroup for the engine's cgroup version, then execs systemd.
@@ -205,25 +211,6 @@ def host_socket() -> str:
     return where.removeprefix("unix://")
 
 
-def check_modes(init: str, docker_mode: str) -> None:
-    """Refuse an init or Docker mode that cannot work, before anything is built or started."""
-    if init not in INIT_COMMANDS:
-        raise ValueError(f"init={init!r} is not one of {', '.join(INIT_COMMANDS)}")
-    if docker_mode not in DOCKER_MODES:
-        raise ValueError(f"docker={docker_mode!r} is not one of {', '.join(DOCKER_MODES)}")
-    if docker_mode in OWN_ENGINE and init != "systemd":
-        raise ValueError(f"docker={docker_mode!r} runs docker.service under systemd; init={init!r} has none")
-
-
-def check_placement(name: str, networks: tuple[Network, ...] | list[Network], default_bridge: bool) -> None:
-    """Refuse a VPS that would be on no network, before anything is built or started."""
-    if not default_bridge and not networks:
-        raise UsageError(
-            f"VPS {name} is to be off the engine's default bridge (default_bridge=False) but has no network to be on: "
-            "give networks=[...]"
-        )
-
-
 @dataclass
 class Launched:
     """A started VPS container and what it owns besides it."""
@@ -231,7 +218,8 @@ class Launched:
     container: Container
     #: The public host key it presents (pinned by every client).
     host_key: str
-    secrets: Path
+    #: The directory of the keys staged for it (none for a VPS another process launched).
+    secrets: Path | None = None
     volumes: list[Volume] = field(default_factory=list)
     engine_socket: LabellingSocket | None = None
 
@@ -239,42 +227,32 @@ class Launched:
 def launch(
     client: docker.DockerClient,
     image: VpsImage,
+    want: VpsWant,
     *,
-    name: str,
     container_name: str,
     owner_labels: dict[str, str],
-    client_key: KeyPair,
-    secrets: Path,
-    init: Init = "systemd",
-    docker_mode: DockerMode = "none",
-    networks: tuple[Network, ...] = (),
-    aliases: tuple[str, ...] = (),
-    publish_ssh: bool = True,
-    default_bridge: bool = True,
-    addresses: dict[str, str] | None = None,
-    image_host_key: str | None = None,
+    identity: Identity,
     apt_proxy: str | None = None,
 ) -> Launched:
-    """Create and start a VPS container; on any failure remove what was made.
+    """Create and start the container of ``want``, named ``container_name``; on any failure remove what was made.
 
-    ``secrets``: a directory, made here, for the keys staged for this VPS.
-    ``docker_mode="dind"`` needs systemd: the VPS runs docker.service with
-    /var/lib/docker and /var/lib/containerd on volumes of its own (never the
-    container's overlay; see :data:`ENGINE_STORES`).
+    Its keys are staged in a directory of ``identity``'s, made here, that lets
+    ``identity``'s client key in. ``docker="dind"`` needs systemd: the VPS runs
+    docker.service with /var/lib/docker and /var/lib/containerd on volumes of
+    its own (never the container's overlay; see :data:`ENGINE_STORES`).
     ``"bare"`` is the same room for an engine, with none installed or started.
-    ``default_bridge=False``: the VPS is on ``networks`` only, not on the
+    ``default_bridge=False``: the VPS is on its networks only, not on the
     engine's default bridge, where every other VPS is and any reaches any.
     This machine reaches it at its address on its first network (or at its
-    port published there). ``addresses``: the IPv4 address to have on a network (by name) of
-    ``networks``. ``image_host_key``: the public half of the host key the image
-    has (a snapshot's); it is kept, and no new one is made. ``apt_proxy``: the
-    package cache's URL, for apt (see :mod:`harness.cache`).
+    port published there). An image with a host key (a snapshot's) keeps it,
+    and no new one is made. ``apt_proxy``: the package cache's URL, for apt
+    (see :mod:`harness.cache`).
     """
-    check_modes(init, docker_mode)
-    check_placement(name, networks, default_bridge)
-    host_key = None if image_host_key else KeyPair.generate(f"root@{name}")
-    public_host_key = image_host_key or (host_key.public if host_key else "")
-    stage_secrets(secrets, host_key, client_key, units=("docker.service",) if docker_mode == "dind" else ())
+    name, init, docker_mode = want.name, want.init, want.docker
+    secrets = identity.staging(container_name)
+    host_key = None if image.host_key else KeyPair.generate(f"root@{name}")
+    public_host_key = image.host_key or (host_key.public if host_key else "")
+    stage_secrets(secrets, host_key, identity.key, units=("docker.service",) if docker_mode == "dind" else ())
     facts = engine.facts(client)
     cgroup = facts.cgroup_version
     options = run_options(init, cgroup, facts.all_caps_are_its_own)
@@ -313,20 +291,11 @@ def launch(
             "name": container_name,
             "hostname": name,
             "labels": vps_labels,
-            "ports": {"22/tcp": ("127.0.0.1", None)} if publish_ssh else {},
+            "ports": {"22/tcp": ("127.0.0.1", None)} if want.publish_ssh else {},
             "detach": True,
             **options,
         }
-        container = _create_and_start(
-            client,
-            image.tag,
-            create,
-            networks,
-            [name, *aliases],
-            addresses or {},
-            own_engine=docker_mode in OWN_ENGINE,
-            default_bridge=default_bridge,
-        )
+        container = _create_and_start(client, image.tag, create, want)
     except BaseException:
         for volume in volumes:
             with contextlib.suppress(docker.errors.NotFound):
@@ -338,31 +307,23 @@ def launch(
     return Launched(container, public_host_key, secrets, volumes, engine_socket)
 
 
-def _create_and_start(
-    client: docker.DockerClient,
-    tag: str,
-    create: dict[str, Any],
-    more_networks: tuple[Network, ...],
-    aliases: list[str],
-    addresses: dict[str, str],
-    *,
-    own_engine: bool,
-    default_bridge: bool = True,
-) -> Container:
-    """Create and start a container, removed again if it cannot start.
+def _create_and_start(client: docker.DockerClient, tag: str, create: dict[str, Any], want: VpsWant) -> Container:
+    """Create and start the container of ``want``, removed again if it cannot start.
 
-    With ``own_engine`` (DinD, bare), the privileges of :data:`privilege.OWN_ENGINE`.
-    Without ``default_bridge``, it leaves the engine's default bridge before it starts.
+    With an engine of its own (DinD, bare), the privileges of :data:`privilege.OWN_ENGINE`.
+    It is on ``want``'s networks, with its name and aliases there; without ``default_bridge``,
+    it leaves the engine's default bridge before it starts.
     """
-    if own_engine:
+    if want.docker in OWN_ENGINE:
         for option in ("cap_add", "cap_drop", "security_opt", "privileged"):
             create.pop(option, None)
         create.update(privilege.OWN_ENGINE)
     container = privilege.create(client, tag, create)
     try:
-        for network in more_networks:
-            network.connect(container, aliases=aliases, ipv4_address=addresses.get(str(network.name)))
-        if not default_bridge:
+        for network in want.networks:
+            address = want.addresses.get(str(network.name))
+            network.connect(container, aliases=[want.name, *want.aliases], ipv4_address=address)
+        if not want.default_bridge:
             client.networks.get(engine.DEFAULT_BRIDGE).disconnect(container)
         container.start()
     except BaseException:

@@ -15,7 +15,6 @@ from harness.config import HarnessConfig
 from harness.engine import docker_client
 from harness.errors import ConfigError, EngineUnavailable, UnknownOsSpec
 from harness.labels import new_session_id
-from harness.launch import DOCKER_MODES
 from harness.reaper import sweep, sweep_leftovers, sweep_own
 from harness.spec import parse_specs
 from harness.state import (
@@ -29,6 +28,7 @@ from harness.state import (
     RunSettings,
     terminal_progress,
 )
+from harness.want import DOCKER_MODES
 
 pytest_plugins = ["harness.fixtures"]
 

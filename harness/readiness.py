@@ -76,7 +76,7 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
     if state == "degraded":
         vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
     # A DinD engine gets at least ENGINE_FLOOR of its own, however long the boot took.
-    if vps.docker_mode == "dind" and not _engine_answers(vps, max(left(), ENGINE_FLOOR)):
+    if vps.docker == "dind" and not _engine_answers(vps, max(left(), ENGINE_FLOOR)):
         message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
         journal = f"its journal:\n{vps.journal(30, units=DIND_UNITS)}"
         reason = inner_engine_unsupported(vps)

@@ -7,9 +7,9 @@ import re
 import shlex
 from typing import TYPE_CHECKING
 
-from harness.launch import OWN_ENGINE
 from harness.readiness import DIND_UNITS
 from harness.result import redact
+from harness.want import OWN_ENGINE
 
 if TYPE_CHECKING:
     from harness.vps import Vps
@@ -51,7 +51,7 @@ def report(vps: Vps) -> str:
     if vps.failed_units:
         parts += ["--- failed units at boot ---", vps.failed_units]
     parts += ["--- journal (last 200 lines) ---", journal(vps)]
-    if vps.docker_mode in OWN_ENGINE:  # bare: the engine its provisioning installed, if any
+    if vps.docker in OWN_ENGINE:  # bare: the engine its provisioning installed, if any
         parts += ["--- inner Docker engine (last 50 lines) ---", journal(vps, 50, units=DIND_UNITS)]
     parts += ["--- docker logs ---", logs(vps)]
     return redact("\n".join(parts), vps.transcript.secrets)

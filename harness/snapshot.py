@@ -52,8 +52,9 @@ from docker.models.images import Image
 from harness import labels
 from harness.errors import HarnessError, SnapshotRefused
 from harness.images import SNAPSHOT, VpsImage
-from harness.launch import HOST_KEY_LABEL, OWN_ENGINE, DockerMode, Init
+from harness.launch import HOST_KEY_LABEL
 from harness.spec import OsSpec, parse_spec
+from harness.want import OWN_ENGINE, DockerMode, Init
 
 if TYPE_CHECKING:
     from harness.vps import Vps
@@ -71,7 +72,7 @@ class Snapshot:
     spec: OsSpec
     name: str
     init: Init
-    docker_mode: DockerMode
+    docker: DockerMode
     #: The public host key every copy presents.
     host_key: str
     #: The VPS image the snapshot was taken of.
@@ -87,14 +88,14 @@ class Snapshot:
             spec=parse_spec(found[labels.SPEC]),
             name=found[labels.NAME],
             init=cast(Init, found[labels.INIT]),
-            docker_mode=cast(DockerMode, found[labels.DOCKER]),
+            docker=cast(DockerMode, found[labels.DOCKER]),
             host_key=found[HOST_KEY_LABEL],
             source=found.get(labels.SNAPSHOT_OF, ""),
         )
 
     def image(self) -> VpsImage:
         """What :meth:`harness.vps.Vps.create` starts: an image whose engine, if any, has its store already."""
-        return VpsImage(self.spec, self.tag, self.image_id, base="", built=False, seeded=True)
+        return VpsImage(self.spec, self.tag, self.image_id, base="", built=False, seeded=True, host_key=self.host_key)
 
 
 def tag_for(spec: OsSpec, name: str, key: str) -> str:
@@ -113,9 +114,9 @@ def find(client: docker.DockerClient, tag: str) -> Snapshot | None:
     return Snapshot.of(image)
 
 
-def refuse(name: str, docker_mode: DockerMode) -> None:
+def refuse(name: str, docker: DockerMode) -> None:
     """Raise :class:`SnapshotRefused` when a snapshot of VPS ``name`` could not carry what it made."""
-    if docker_mode == "socket":
+    if docker == "socket":
         raise SnapshotRefused(
             f"VPS {name} uses the host's engine (docker='socket'): the containers it made live there, "
             "and a snapshot cannot carry them; snapshot a VPS with docker='dind' or 'bare'"
@@ -156,8 +157,8 @@ def take(
     (:func:`harness.images.recipe_key`), so ``images ls`` can tell when the
     snapshot is no longer current. ``extra_labels`` go on the image.
     """
-    refuse(vps.name, vps.docker_mode)
-    if vps.docker_mode in OWN_ENGINE:
+    refuse(vps.name, vps.docker)
+    if vps.docker in OWN_ENGINE:
         _refuse_containerd_store(vps)
     vps.container.reload()
     source = str(vps.container.attrs["Config"]["Image"])
@@ -168,7 +169,7 @@ def take(
         labels.SPEC: str(vps.os),
         labels.NAME: vps.name,
         labels.INIT: vps.init,
-        labels.DOCKER: vps.docker_mode,
+        labels.DOCKER: vps.docker,
         HOST_KEY_LABEL: vps.host_key,
         labels.SNAPSHOT_OF: source,
         labels.RECIPE_HASH: key,
@@ -184,7 +185,7 @@ def take(
     }
     before = find(vps.client, tag)
     try:
-        if vps.docker_mode in OWN_ENGINE:
+        if vps.docker in OWN_ENGINE:
             vps.run("/usr/local/sbin/vps-docker-seed snapshot", user="root", timeout=600)
         vps.stop()
         vps.client.api.commit(vps.container.id, repository=repository, tag=version, conf={"Labels": image_labels})
@@ -196,7 +197,7 @@ def take(
             vps.container.reload()
             if vps.container.status != "running":
                 vps.start()
-            elif vps.docker_mode in OWN_ENGINE:
+            elif vps.docker in OWN_ENGINE:
                 vps.run("systemctl start docker", user="root")  # the snapshot stopped it, and then failed
     found = find(vps.client, tag)
     if found is None:  # another process pruned it between the commit and here

@@ -27,10 +27,10 @@ from harness.errors import HarnessError, NoSuchVps
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images, VpsImage
-from harness.launch import DockerMode, Init
 from harness.reaper import remove_labelled
 from harness.spec import OsSpec
 from harness.vps import Vps
+from harness.want import DockerMode, VpsWant
 
 #: The session label of every VPS the CLI makes; it has no pid label, so
 #: the reaper leaves it to ``down`` and ``gc --all``.
@@ -82,38 +82,30 @@ class Standalone:
         owner = {labels.SESSION: SESSION, labels.HOST: socket.gethostname()}
         return Fleet(self.client, images, session=SESSION, identity=self.identity, owner_labels=owner)
 
-    def image(self, images: Images, spec: OsSpec, docker_mode: DockerMode = "none") -> VpsImage:
-        """The image ``up`` starts; for ``docker_mode="dind"`` it may first seed one (see :meth:`Images.dind`)."""
-        if docker_mode == "socket":
+    def image(self, images: Images, spec: OsSpec, docker: DockerMode = "none") -> VpsImage:
+        """The image ``up`` starts; for ``docker="dind"`` it may first seed one (see :meth:`Images.dind`)."""
+        if docker == "socket":
             raise HarnessError(
                 "docker='socket' needs the process serving the VPS's Docker socket to outlive it, "
                 "and `vps-harness up` exits: use --docker=dind here, or vps_factory(docker='socket') in a test"
             )
         # A seeding VPS, if one is needed, belongs to this process: the reaper removes it if the CLI is killed.
         seeding = Fleet(self.client, images, session=labels.new_session_id(), identity=self.identity)
-        return seeding.image(spec, docker_mode)
+        return seeding.image(spec, docker)
 
-    def up(
-        self,
-        images: Images,
-        image: VpsImage,
-        *,
-        name: str | None = None,
-        init: Init = "systemd",
-        docker_mode: DockerMode = "none",
-    ) -> Vps:
-        """Start a VPS of ``image`` (see :meth:`image`) named ``name`` or the first free ``vpsN``; wait until ready."""
+    def up(self, images: Images, image: VpsImage, want: VpsWant) -> Vps:
+        """Start ``want`` from ``image`` (see :meth:`image`), named as it says or the first free ``vpsN``;
+        wait until it is ready."""
         taken = {c.labels.get(labels.NAME) for c in self.containers()}
-        if name is None:
+        name = want.name
+        if not name:
             name = next(f"vps{n}" for n in range(1, len(taken) + 2) if f"vps{n}" not in taken)
         elif not _NAME.match(name):
             raise HarnessError(f"name {name!r} is not a host name: use lowercase letters, digits and '-'")
         elif name in taken:
             raise HarnessError(f"a VPS named {name!r} exists already; `vps-harness down {name}` removes it")
         shutil.rmtree(self.identity.staging(container_name(name)), ignore_errors=True)  # `gc --all` left it
-        return self._fleet(images).vps(
-            image.spec, image=image, name=name, init=init, docker_mode=docker_mode, container_name=container_name(name)
-        )
+        return self._fleet(images).vps(want, name=name, image=image, container_name=container_name(name))
 
     def containers(self) -> list[Container]:
         """The CLI's VPS containers, running or not."""

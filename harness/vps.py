@@ -6,8 +6,9 @@
 :mod:`harness.dind` (images in its own engine), :mod:`harness.report`
 (what a failed test shows) and :mod:`harness.infra` (testinfra).
 
+>>> want = VpsWant("debian:12", name="web1")
 >>> vps = Vps.create(  # doctest: +SKIP
-...     client, image, name="web1", container_name="web1-abc", owner_labels={}, identity=Identity.fresh()
+...     client, image, want, container_name="web1-abc", owner_labels={}, identity=Identity.fresh()
 ... )
 >>> vps.run("cat /etc/hostname").stdout  # doctest: +SKIP
 'web1\\n'
@@ -29,21 +30,21 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
-from docker.models.volumes import Volume
 
 from harness import dind, labels, readiness, report, snapshot
 from harness.engine import DEFAULT_BRIDGE, bridge_address
 from harness.errors import CommandFailed, UsageError
 from harness.identity import Identity
 from harness.images import VpsImage
-from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMode, Init, launch
+from harness.launch import DOCKER_MODES, HOST_KEY_LABEL, INIT_COMMANDS, DockerMode, Init, Launched, launch
 from harness.reaper import remove_container, remove_labelled
 from harness.result import CommandResult
 from harness.route import Route, known_hosts_name
 from harness.snapshot import Snapshot
-from harness.spec import OsSpec, parse_spec
+from harness.spec import parse_spec
 from harness.ssh import KeyPair, SshSession, Transcript
-from harness.tunnel import LabellingSocket, PortForward
+from harness.tunnel import PortForward
+from harness.want import VpsWant
 
 __all__ = ["DOCKER_MODES", "INIT_COMMANDS", "USER", "DockerMode", "Init", "Vps"]
 
@@ -54,42 +55,26 @@ USER = "vps"
 class Vps:
     """A running mock VPS, reached over SSH as user ``vps`` (passwordless sudo)."""
 
-    def __init__(
-        self,
-        client: docker.DockerClient,
-        container: Container,
-        spec: OsSpec,
-        *,
-        name: str,
-        init: Init,
-        identity: Identity,
-        host_key: str,
-        docker_mode: DockerMode = "none",
-        networks: tuple[Network, ...] = (),
-        aliases: tuple[str, ...] = (),
-        published: bool = True,
-        secrets: Path | None = None,
-        volumes: tuple[Volume, ...] = (),
-        engine_socket: LabellingSocket | None = None,
-    ) -> None:
+    def __init__(self, client: docker.DockerClient, want: VpsWant, launched: Launched, identity: Identity) -> None:
         self.client = client
-        self.container = container
-        self.os = spec
-        self.name = name
-        self.init = init
+        self.container = launched.container
+        self.want = want
+        self.os = want.os
+        self.name = want.name
+        self.init = want.init
         self.identity = identity
-        self.host_key = host_key
+        self.host_key = launched.host_key
         self.user = USER
         self.transcript = Transcript()
         self.failed_units = ""
-        self.docker_mode = docker_mode
-        self.networks = list(networks)
-        self.aliases = aliases
-        self.published = published
+        self.docker = want.docker
+        self.networks = list(want.networks)
+        self.aliases = want.aliases
+        self.published = want.publish_ssh
         #: What the VPS owns besides its container, removed with it.
-        self.secrets = secrets
-        self.volumes = list(volumes)
-        self.engine_socket = engine_socket
+        self.secrets = launched.secrets
+        self.volumes = list(launched.volumes)
+        self.engine_socket = launched.engine_socket
         #: The bastion the test's SSH goes through (see :meth:`jump_to`).
         self.via: Vps | None = None
         self._forwards: dict[tuple[str, int], PortForward] = {}
@@ -106,64 +91,33 @@ class Vps:
         cls,
         client: docker.DockerClient,
         image: VpsImage,
+        want: VpsWant,
         *,
-        name: str,
         container_name: str,
         owner_labels: dict[str, str],
         identity: Identity,
-        init: Init = "systemd",
-        docker_mode: DockerMode = "none",
-        networks: tuple[Network, ...] = (),
-        aliases: tuple[str, ...] = (),
-        publish_ssh: bool = True,
-        default_bridge: bool = True,
-        addresses: dict[str, str] | None = None,
-        image_host_key: str | None = None,
         apt_proxy: str | None = None,
         on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
-        """Launch a VPS (see :func:`harness.launch.launch`) and wait until it is ready; on failure remove it.
+        """Launch ``want`` from ``image`` (see :func:`harness.launch.launch`) and wait until it is ready;
+        on failure remove it.
 
         ``on_launch`` is called once its container runs, before the wait.
         """
         launched = launch(
             client,
             image,
-            name=name,
+            want,
             container_name=container_name,
             owner_labels=owner_labels,
-            client_key=identity.key,
-            secrets=identity.staging(container_name),
-            init=init,
-            docker_mode=docker_mode,
-            networks=networks,
-            aliases=aliases,
-            publish_ssh=publish_ssh,
-            default_bridge=default_bridge,
-            addresses=addresses,
-            image_host_key=image_host_key,
+            identity=identity,
             apt_proxy=apt_proxy,
         )
-        vps = cls(
-            client,
-            launched.container,
-            image.spec,
-            name=name,
-            init=init,
-            identity=identity,
-            host_key=launched.host_key,
-            docker_mode=docker_mode,
-            networks=networks,
-            aliases=aliases,
-            published=publish_ssh,
-            secrets=launched.secrets,
-            volumes=tuple(launched.volumes),
-            engine_socket=launched.engine_socket,
-        )
+        vps = cls(client, want, launched, identity)
         try:
             on_launch()
             vps.wait_ready()
-            if docker_mode == "dind" and not image.seeded:
+            if want.docker == "dind" and not image.seeded:
                 dind.seed_base(vps, image)
         except BaseException:
             vps.remove()
@@ -174,17 +128,14 @@ class Vps:
     def attach(cls, client: docker.DockerClient, container: Container, identity: Identity) -> Vps:
         """A running VPS container made earlier (by ``vps-harness up``), reached with ``identity``."""
         found = container.labels
-        return cls(
-            client,
-            container,
+        want = VpsWant(
             parse_spec(found[labels.SPEC]),
             name=found[labels.NAME],
             init=found[labels.INIT],
-            identity=identity,
-            host_key=found[HOST_KEY_LABEL],
-            docker_mode=found.get(labels.DOCKER, "none"),
-            published=bool((container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp")),
+            docker=found.get(labels.DOCKER, "none"),
+            publish_ssh=bool((container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp")),
         )
+        return cls(client, want, Launched(container, found[HOST_KEY_LABEL]), identity)
 
     def wait_ready(self, timeout: float = readiness.READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished (see :mod:`harness.readiness`)."""
@@ -249,7 +200,7 @@ class Vps:
         remove_container(self.container)
         if self.engine_socket is not None:
             self.engine_socket.close()
-        if self.docker_mode != "none":
+        if self.docker != "none":
             remove_labelled(self.client, {"label": f"{labels.PARENT}={self.container.name}"})
         if self.secrets is not None:
             shutil.rmtree(self.secrets, ignore_errors=True)

@@ -55,7 +55,7 @@ def test_a_copy_has_the_files_engine_and_host_key_but_not_the_processes(
     (tmp_path / "provision.sh").write_text("echo provisioned\n")
     snap = web.snapshot(recipe_key([tmp_path], "test"), recipe=(tmp_path,), salt=("test",))
     snapshots.append(snap)
-    assert (snap.name, snap.docker_mode, snap.host_key) == ("web", "dind", web.host_key)
+    assert (snap.name, snap.docker, snap.host_key) == ("web", "dind", web.host_key)
 
     assert web.run("cat /etc/provisioned").stdout == "provisioned\n", "the VPS runs again after its snapshot"
     first, second = vps_factory(from_snapshot=snap), vps_factory(from_snapshot=snap)
@@ -282,7 +282,7 @@ def test_provisioned_provisions_once_and_every_call_gets_a_copy(
 
 def test_provisioned_refuses_a_socket_vps_before_starting_it(vps_fleet: Fleet, spec: OsSpec) -> None:
     with pytest.raises(SnapshotRefused, match="VPS install uses the host's engine"):
-        vps_fleet.provisioned(spec, install, docker_mode="socket")
+        vps_fleet.provisioned(spec, install, docker="socket")
     assert not vps_fleet.vpses
 
 

@@ -16,9 +16,10 @@ from harness.errors import ConfigError, VpsNotReady
 from harness.flows import snapshots
 from harness.identity import Identity
 from harness.images import recipe_key
-from harness.launch import check_modes, run_options
+from harness.launch import run_options
 from harness.ssh import KeyPair
 from harness.waiting import wait_for
+from harness.want import check_modes
 
 # -- run options and mode checks ----------------------------------------------
 
@@ -49,7 +50,7 @@ def test_run_options_refuse_what_no_engine_has(init: str, cgroup: int, said: str
 
 
 @pytest.mark.parametrize(
-    ("init", "docker_mode", "said"),
+    ("init", "docker", "said"),
     [
         ("openrc", "none", "init='openrc' is not one of systemd, sshd"),
         ("systemd", "podman", "docker='podman' is not one of"),
@@ -57,14 +58,14 @@ def test_run_options_refuse_what_no_engine_has(init: str, cgroup: int, said: str
         ("sshd", "bare", "docker='bare' runs docker.service under systemd"),
     ],
 )
-def test_check_modes_names_the_value_and_what_would_do(init: str, docker_mode: str, said: str) -> None:
+def test_check_modes_names_the_value_and_what_would_do(init: str, docker: str, said: str) -> None:
     with pytest.raises(ValueError, match=said):
-        check_modes(init, docker_mode)
+        check_modes(init, docker)
 
 
-@pytest.mark.parametrize(("init", "docker_mode"), [("systemd", "dind"), ("sshd", "socket"), ("sshd", "none")])
-def test_check_modes_takes_what_works(init: str, docker_mode: str) -> None:
-    check_modes(init, docker_mode)
+@pytest.mark.parametrize(("init", "docker"), [("systemd", "dind"), ("sshd", "socket"), ("sshd", "none")])
+def test_check_modes_takes_what_works(init: str, docker: str) -> None:
+    check_modes(init, docker)
 
 
 # -- snapshot keys --------------------------------------------------------------

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from docker.models.networks import Network
 
+from harness import VpsWant
 from harness.errors import CommandFailed
 from harness.fleet import Fleet
 from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, UnknownVariant, World, at_once, key_only, world_networks
@@ -125,18 +126,18 @@ def provision(
         raise UnknownVariant(variant, VARIANTS)
     timings: dict[str, float] = {}
     started = time.monotonic()
-    registry_image = fleet.image(spec, "dind", (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),))
-    engine_image = fleet.image(spec, "dind")
+    registry_inner = (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),)
+    fleet.image(spec, "dind", registry_inner), fleet.image(spec, "dind")  # resolved once for the fleet: timed here
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
     nets = world_networks(fleet, CiRegistry, "ci-registry", networks)
     network = nets["private"]
-    engine = {"spec": spec, "networks": [network], "docker_mode": "dind", "image": engine_image}
+    engine = VpsWant(spec, networks=[network], docker="dind")
     registry, jenkins, production = fleet.start(
-        {**engine, "name": "registry", "aliases": [REGISTRY_NAME], "image": registry_image},
-        {**engine, "name": "jenkins"},
-        {**engine, "name": "production"},
+        VpsWant.of(engine, name="registry", aliases=[REGISTRY_NAME], inner=registry_inner),
+        VpsWant.of(engine, name="jenkins"),
+        VpsWant.of(engine, name="production"),
     )
     timings["starts"] = time.monotonic() - started
     world = CiRegistry(

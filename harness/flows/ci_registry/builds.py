@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from docker.models.networks import Network
 
+from harness import VpsWant
 from harness.fleet import Fleet
 from harness.flows.ci_registry import REGISTRY, REGISTRY_NAME, SCRIPTS, VARIANTS, BuildHost
 from harness.flows.world import REGISTRY_RECIPE, Step, UnknownVariant, at_once, world_networks
@@ -71,17 +72,17 @@ def provision(
         raise UnknownVariant(variant, VARIANTS)
     timings: dict[str, float] = {}
     started = time.monotonic()
-    registry_image = fleet.image(spec, "dind", (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),))
-    engine_image = fleet.image(spec, "dind")
+    registry_inner = (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),)
+    fleet.image(spec, "dind", registry_inner), fleet.image(spec, "dind")  # resolved once for the fleet: timed here
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
     nets = world_networks(fleet, ConcurrentBuilds, "concurrent-builds", networks)
     network = nets["private"]
-    engine = {"spec": spec, "networks": [network], "docker_mode": "dind", "image": engine_image}
+    engine = VpsWant(spec, networks=[network], docker="dind")
     registry, jenkins = fleet.start(
-        {**engine, "name": "registry", "aliases": [REGISTRY_NAME], "image": registry_image},
-        {**engine, "name": "jenkins"},
+        VpsWant.of(engine, name="registry", aliases=[REGISTRY_NAME], inner=registry_inner),
+        VpsWant.of(engine, name="jenkins"),
     )
     timings["starts"] = time.monotonic() - started
     world = ConcurrentBuilds(

@@ -41,13 +41,12 @@ from typing import Any, ClassVar
 import requests
 from docker.models.networks import Network
 
-from harness import labels
+from harness import DockerMode, labels
 from harness.errors import CommandFailed, HarnessError, ImageUnavailable, InnerEngineUnsupported
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
 from harness.flows.world import LOCAL, ProvisioningFailed, Scripts, Step, UnknownVariant, World, tar_of, world_networks
 from harness.images import InnerImage
-from harness.launch import DockerMode
 from harness.readiness import inner_engine_unsupported
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -199,7 +198,7 @@ class DeployDaemon(World):
 
     def describe(self) -> str:
         where = f"docker exec {self.daemon_name} cat {DATA}"
-        reach = self.url if self.server.docker_mode == "socket" else f"https://localhost:{DAEMON_PORT}/ on server"
+        reach = self.url if self.server.docker == "socket" else f"https://localhost:{DAEMON_PORT}/ on server"
         return "\n".join(
             [super().describe(), f"  deployd: {reach}; certificate `{where}/tls/cert.pem`, token `{where}/token`"]
         )
@@ -241,17 +240,17 @@ def provision(
             f"the deploy-daemon flow runs docker-compose from the distribution archive, and {spec}'s "
             f"({spec.package_family} family) has none (EPEL has)"
         )
-    docker_mode: DockerMode = "bare" if variant == "dind" else "socket"
+    docker: DockerMode = "bare" if variant == "dind" else "socket"
     timings: dict[str, float] = {}
     started = time.monotonic()
     daemon = fleet.images.inner(spec, DAEMON_IMAGE, DAEMON_RECIPE)
-    server_image = fleet.image(spec, docker_mode)
+    fleet.image(spec, docker)  # resolved once for the fleet: timed here
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
     nets = world_networks(fleet, DeployDaemon, "deploy-daemon", networks)
     network = nets["private"]
-    server = fleet.vps(spec, name="server", networks=[network], docker_mode=docker_mode, image=server_image)
+    server = fleet.vps(spec, name="server", networks=[network], docker=docker)
     timings["starts"] = time.monotonic() - started
     world = DeployDaemon(
         flow="deploy-daemon",
@@ -284,14 +283,14 @@ def apply(world: DeployDaemon) -> list[Step]:
     try:
         world.timed("engine", SCRIPTS.run(server, "docker.sh"))
     except ProvisioningFailed as failed:  # the OS's Docker may be one that cannot run on this engine's cgroups
-        reason = inner_engine_unsupported(server) if server.docker_mode == "bare" else None
+        reason = inner_engine_unsupported(server) if server.docker == "bare" else None
         if reason:
             message = f"the engine docker.sh installed on VPS {server.name} did not start: {reason}"
             raise InnerEngineUnsupported(message, reason) from failed
         raise
 
     env = {"DEPLOYD_IMAGE": world.daemon_image}
-    if server.docker_mode == "socket":
+    if server.docker == "socket":
         if server.engine_socket is None:
             raise HarnessError(f"VPS {server.name} has docker='socket' but no socket served")
         env.update(
@@ -321,7 +320,7 @@ def reach(server: Vps, container: str, port: int) -> int:
             f"{(said.stderr or said.stdout).strip() or 'docker port said nothing'}"
         )
     host_port = int(published[0].rsplit(":", 1)[1])
-    return host_port if server.docker_mode == "socket" else server.forward(host_port)
+    return host_port if server.docker == "socket" else server.forward(host_port)
 
 
 def load_daemon_image(server: Vps, daemon: InnerImage) -> Step:

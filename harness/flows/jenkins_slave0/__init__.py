@@ -29,6 +29,7 @@ from pathlib import Path
 
 from docker.models.networks import Network
 
+from harness import VpsWant
 from harness.fleet import Fleet
 from harness.flows.world import (
     REGISTRY_RECIPE,
@@ -142,30 +143,28 @@ def provision(
     timings: dict[str, float] = {}
     started = time.monotonic()
     inner = inner_images(fleet.images, spec)
-    vm_image = fleet.image(spec, "dind", inner)
-    plain_image = fleet.image(spec)
+    fleet.image(spec, "dind", inner), fleet.image(spec)  # resolved once for the fleet: timed here
     timings["images"] = time.monotonic() - started
 
     started = time.monotonic()
     nets = world_networks(fleet, JenkinsSlave0, "jenkins-slave0", networks)
     public, private = [nets["public"]], [nets["private"]]
-    plain = {"spec": spec, "image": plain_image}
     laptop, host2, vm, outsider = fleet.start(
         # laptop and outsider on the public network alone, not on the engine's bridge (see UNMASQUERADED).
-        {**plain, "name": "laptop", "networks": public, "default_bridge": False},
-        {**plain, "name": "host2", "networks": public + private, "aliases": BASTION_NAMES[1:]},
+        VpsWant(spec, name="laptop", networks=public, default_bridge=False),
+        VpsWant(spec, name="host2", networks=public + private, aliases=BASTION_NAMES[1:]),
         # On its host-only network alone: not on the engine's bridge, where the other VPSes are.
-        {
-            **plain,
-            "name": "vm",
-            "networks": private,
-            "aliases": [VM_NAME],
-            "docker_mode": "dind",
-            "image": vm_image,
-            "default_bridge": False,
-            "publish_ssh": False,
-        },
-        {**plain, "name": "outsider", "networks": public, "default_bridge": False},
+        VpsWant(
+            spec,
+            name="vm",
+            networks=private,
+            aliases=(VM_NAME,),
+            docker="dind",
+            inner=inner,
+            default_bridge=False,
+            publish_ssh=False,
+        ),
+        VpsWant(spec, name="outsider", networks=public, default_bridge=False),
     )
     timings["starts"] = time.monotonic() - started
     world = JenkinsSlave0(
