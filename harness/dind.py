@@ -15,10 +15,10 @@ from harness.errors import VpsNotReady
 from harness.images import VpsImage, reference
 
 if TYPE_CHECKING:
-    from harness.vps import Vps
+    from harness.server import Commands
 
 
-def load_image(vps: Vps, reference: str, timeout: float = 600) -> None:
+def load_image(vps: Commands, reference: str, timeout: float = 600) -> None:
     """Make a host image available to ``vps``'s own engine (``docker load``, streamed over SSH)."""
     if vps.docker == "none":
         raise VpsNotReady(f"VPS {vps.name} runs no Docker engine (docker='none')")
@@ -28,7 +28,7 @@ def load_image(vps: Vps, reference: str, timeout: float = 600) -> None:
     vps.run("docker load", stdin=stream, timeout=timeout)
 
 
-def seed_base(vps: Vps, image: VpsImage) -> None:
+def seed_base(vps: Commands, image: VpsImage) -> None:
     """Load the VPS's own base image (and ``image.inner``) into its engine, named as a Dockerfile names them.
 
     The base is ``FROM debian:12``'s ``debian:12``; each inner image gets its
@@ -45,7 +45,7 @@ def seed_base(vps: Vps, image: VpsImage) -> None:
             vps.run(f"docker tag {loaded} {wanted_name}{untag}")
 
 
-def docker_store(vps: Vps, image: VpsImage) -> bytes:
+def docker_store(vps: Commands, image: VpsImage) -> bytes:
     """Stop ``vps``'s engine and return its image store, the seed of a DinD image.
 
     Its engine must hold only what :func:`seed_base` loaded for ``image``:

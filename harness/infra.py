@@ -18,13 +18,13 @@ import testinfra.host
 from testinfra.backend.paramiko import ParamikoBackend
 
 if TYPE_CHECKING:
-    from harness.vps import Vps
+    from harness.server import Reached
 
 
 class VpsBackend(ParamikoBackend):
     """testinfra's paramiko backend on the harness's connection to ``vps``."""
 
-    def __init__(self, vps: Vps) -> None:
+    def __init__(self, vps: Reached) -> None:
         route = vps.route
         super().__init__(f"paramiko://{route.user}@{route.address}:{route.port}", sudo=False)
         self.vps = vps
@@ -36,6 +36,6 @@ class VpsBackend(ParamikoBackend):
         return self.vps.session().connect()
 
 
-def testinfra_host(vps: Vps) -> Any:
+def testinfra_host(vps: Reached) -> Any:
     """A pytest-testinfra ``Host`` for ``vps``."""
     return testinfra.host.Host(VpsBackend(vps))

@@ -16,7 +16,7 @@ from harness.errors import CommandTimeout, InnerEngineUnsupported, VpsNotReady
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:
-    from harness.vps import Vps
+    from harness.server import Shell
 
 READY_TIMEOUT = 90.0
 #: Seconds between probes of a starting VPS: a loopback connect costs ~0.1 ms.
@@ -39,8 +39,8 @@ DIND_UNITS = ("docker.service", "containerd.service")
 ENGINE_FLOOR = 30.0
 
 
-def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
-    """Wait until SSH logs in and, under systemd, the boot has finished.
+def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT) -> str:
+    """Wait until SSH logs in and, under systemd, the boot has finished; the units that failed at boot, if any.
 
     Until the boot lets users in (``/run/nologin`` is gone), logins fail
     as on a real server; they are retried like a closed port. The boot
@@ -65,7 +65,7 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
     wait_for(vps.session().banner, **probe)  # type: ignore[arg-type]
     wait_for(lambda: vps.session().connect(timeout=min(5.0, left())), **probe)  # type: ignore[arg-type]
     if vps.init != "systemd":
-        return
+        return ""
     state = wait_for(
         lambda: _booted(vps.session().run(AWAIT_BOOT, timeout=left()).stdout.strip()),
         timeout=timeout,
@@ -73,8 +73,7 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
         what=f"systemd boot of VPS {vps.name}",
         still_alive=lambda: exited(vps),
     )
-    if state == "degraded":
-        vps.failed_units = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout
+    failed = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout if state == "degraded" else ""
     # A DinD engine gets at least ENGINE_FLOOR of its own, however long the boot took.
     if vps.docker == "dind" and not _engine_answers(vps, max(left(), ENGINE_FLOOR)):
         message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
@@ -83,9 +82,10 @@ def wait_ready(vps: Vps, timeout: float = READY_TIMEOUT) -> None:
         if reason:
             raise InnerEngineUnsupported(f"{message}: {reason}; {journal}", reason)
         raise VpsNotReady(f"{message}; {journal}")
+    return failed
 
 
-def _engine_answers(vps: Vps, timeout: float) -> bool:
+def _engine_answers(vps: Shell, timeout: float) -> bool:
     """Whether a DinD VPS's own engine answers within ``timeout`` (and :data:`AWAIT_DOCKER`'s own bound)."""
     try:
         return vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status == 0
@@ -93,7 +93,7 @@ def _engine_answers(vps: Vps, timeout: float) -> bool:
         return False
 
 
-def inner_engine_unsupported(vps: Vps) -> str | None:
+def inner_engine_unsupported(vps: Shell) -> str | None:
     """Why no Docker engine can run inside ``vps`` on this engine, where that is known, else None.
 
     Docker before 20.10 knows cgroup v1 only, and on a cgroup-v2 engine's
@@ -117,7 +117,7 @@ def _booted(state: str) -> str | None:
     return state if state in ("running", "degraded") else None
 
 
-def exited(vps: Vps) -> str | None:
+def exited(vps: Shell) -> str | None:
     """Why waiting on ``vps`` is pointless (its container is not running), or None."""
     vps.container.reload()
     if vps.container.status in ("created", "running"):

@@ -12,19 +12,19 @@ from harness.result import redact
 from harness.want import OWN_ENGINE
 
 if TYPE_CHECKING:
-    from harness.vps import Vps
+    from harness.server import Console, Reported, Shell
 
 #: Carriage returns and colour codes a console adds.
 _TERMINAL_CONTROL = re.compile(r"\r|\x1b\[[0-9;]*m")
 
 
-def logs(vps: Vps, tail: int = 200) -> str:
+def logs(vps: Console, tail: int = 200) -> str:
     """The container's output (``docker logs``): the console under systemd, sshd's log otherwise."""
     text = vps.container.logs(tail=tail).decode(errors="replace")
     return _TERMINAL_CONTROL.sub("", text)
 
 
-def journal(vps: Vps, lines: int = 200, units: tuple[str, ...] = ()) -> str:
+def journal(vps: Shell, lines: int = 200, units: tuple[str, ...] = ()) -> str:
     """The last ``lines`` of the journal (of ``units``, else all), or why there is none."""
     if vps.init != "systemd":
         return "(sshd is PID 1: no journal; its log is in docker logs)"
@@ -35,7 +35,7 @@ def journal(vps: Vps, lines: int = 200, units: tuple[str, ...] = ()) -> str:
         return f"(journal unavailable: {type(e).__name__}: {e})"
 
 
-def report(vps: Vps) -> str:
+def report(vps: Reported) -> str:
     """Reach line, transcript, journal tail and docker logs, for a failed test's report;
     the secrets commands were given (``Vps.run(secret=...)``) shown as ``[secret]``."""
     try:

@@ -57,7 +57,7 @@ from harness.spec import OsSpec, parse_spec
 from harness.want import OWN_ENGINE, DockerMode, Init
 
 if TYPE_CHECKING:
-    from harness.vps import Vps
+    from harness.server import Commands
 
 KIND = SNAPSHOT
 REPOSITORY = "vps-harness/snapshot"
@@ -123,7 +123,7 @@ def refuse(name: str, docker: DockerMode) -> None:
         )
 
 
-def _refuse_containerd_store(vps: Vps) -> None:
+def _refuse_containerd_store(vps: Commands) -> None:
     """Raise :class:`SnapshotRefused` when the VPS's own engine keeps its images in containerd's image store.
 
     That store lives in /var/lib/containerd, a volume (:data:`harness.launch.ENGINE_STORES`) that a snapshot
@@ -143,7 +143,7 @@ def _refuse_containerd_store(vps: Vps) -> None:
 
 
 def take(
-    vps: Vps,
+    vps: Commands,
     key: str,
     *,
     recipe: tuple[Path, ...] = (),

@@ -139,7 +139,7 @@ class Vps:
 
     def wait_ready(self, timeout: float = readiness.READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished (see :mod:`harness.readiness`)."""
-        readiness.wait_ready(self, timeout)
+        self.failed_units = readiness.wait_ready(self, timeout)
 
     def restart(self) -> None:
         """Reboot: the container restarts (its files are kept) and SSH reconnects."""

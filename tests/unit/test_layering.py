@@ -50,3 +50,62 @@ def test_every_error_class_of_the_core_is_in_errors_py() -> None:
                 if any(base.endswith(("Error", "Exception", "Failed", "Unavailable", "Refused")) for base in bases):
                     elsewhere.append(f"{path.relative_to(CORE)}: {node.name}")
     assert elsewhere == []
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(CORE.parent).with_suffix("").parts).removesuffix(".__init__")
+
+
+def harness_imports(path: Path, modules: set[str]) -> set[str]:
+    """The harness modules ``path`` imports, at run time or for type checking alike.
+
+    ``from harness import X`` is X's own module: a submodule, or the home ``harness`` exports X from.
+    """
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "harness")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "harness":
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in modules:
+                    found.add(full)
+                elif node.module == "harness":
+                    found.add(harness._HOMES[alias.name])
+                else:
+                    found.add(node.module)
+    return found - {module_name(path)}
+
+
+def test_no_import_circle_among_the_harness_modules() -> None:
+    """Counting imports made for type checking too: a part that takes the facade it is part of is a circle.
+
+    The package's ``__init__`` is left out: it imports each public name's home lazily, on first use.
+    """
+    paths = {module_name(path): path for path in CORE.rglob("*.py")}
+    graph = {name: harness_imports(path, set(paths)) for name, path in paths.items() if name != "harness"}
+    circles = []
+    for start in graph:
+        # A depth-first walk from each module: a path that comes back to it is a circle.
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            name, path = stack.pop()
+            for imported in sorted(graph.get(name, ())):
+                if imported == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif imported not in seen:
+                    seen.add(imported)
+                    stack.append((imported, [*path, imported]))
+    assert circles == []
+
+
+def test_the_package_init_imports_the_harness_only_lazily() -> None:
+    tree = ast.parse((CORE / "__init__.py").read_text())
+    guarded = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) for n in ast.walk(node)}
+    eager = [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness") and id(node) not in guarded
+    ]
+    assert eager == []
