@@ -27,7 +27,7 @@ import docker.errors
 import docker.types
 from docker.models.networks import Network
 
-from harness import labels, snapshot
+from harness import dind, labels, snapshot
 from harness.errors import SeveralFailed, UsageError
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
@@ -294,7 +294,7 @@ class Fleet:
         want = VpsWant(image.spec, name="seed", docker="dind")
         seeder = self._create(wanted, want, owner=labels.owner_labels(self.session))
         try:
-            return seeder.docker_store(wanted)
+            return dind.docker_store(seeder, wanted)
         finally:
             seeder.remove()
 

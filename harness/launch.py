@@ -26,6 +26,7 @@ from harness import cache, engine, labels, privilege
 from harness.errors import HarnessError
 from harness.identity import Identity
 from harness.images import VpsImage
+from harness.spec import parse_spec
 from harness.ssh import KeyPair
 from harness.tunnel import LabellingSocket
 from harness.want import DOCKER_MODES, OWN_ENGINE, DockerMode, Init, VpsWant
@@ -305,6 +306,20 @@ def launch(
         shutil.rmtree(secrets, ignore_errors=True)
         raise
     return Launched(container, public_host_key, secrets, volumes, engine_socket)
+
+
+def launched_before(container: Container) -> tuple[VpsWant, Launched]:
+    """What a VPS container made earlier (by another process: ``vps-harness up``) was wanted as, from its labels;
+    and what this process knows it owns: the container, with its host key."""
+    found = container.labels
+    want = VpsWant(
+        parse_spec(found[labels.SPEC]),
+        name=found[labels.NAME],
+        init=found[labels.INIT],
+        docker=found.get(labels.DOCKER, "none"),
+        publish_ssh=bool((container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp")),
+    )
+    return want, Launched(container, found[HOST_KEY_LABEL])
 
 
 def _create_and_start(client: docker.DockerClient, tag: str, create: dict[str, Any], want: VpsWant) -> Container:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import select
+import shlex
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -61,6 +62,15 @@ class KeyPair:
         return f"KeyPair(public={self.public!r})"
 
 
+def as_user(command: str, user: str, login: str, env: dict[str, str] | None = None) -> str:
+    """The shell line that runs ``command`` as ``user`` (with ``env`` exported) on a connection as ``login``."""
+    if env:
+        command = "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + "; " + command
+    if user != login:
+        command = f"sudo -n -H -u {shlex.quote(user)} -- sh -c {shlex.quote(command)}"
+    return command
+
+
 @dataclass
 class Transcript:
     """Every command run over one connection, for the failure report."""
@@ -68,6 +78,18 @@ class Transcript:
     results: list[CommandResult] = field(default_factory=list)
     #: Text never shown: results are redacted when rendered, and the report as a whole.
     secrets: set[str] = field(default_factory=set)
+
+    def keep(self, result: CommandResult, as_given: str, secret: Iterable[str] = ()) -> CommandResult:
+        """Keep ``result`` of the command given as ``as_given`` (before any wrapping), redacted, and return it so.
+
+        ``secret``: more text never to show, in this result and every later one.
+        """
+        self.secrets.update(s for s in secret if s)
+        if result.command != as_given:
+            result = CommandResult(as_given, result.exit_status, result.stdout, result.stderr, result.duration)
+        result = result.redacted(self.secrets)
+        self.results.append(result)
+        return result
 
     def render(self, tail_lines: int = 5) -> str:
         lines = []

@@ -38,7 +38,7 @@ def jumped(vps_factory: Callable[..., Vps], vps_network: Callable[..., Network])
 def test_a_jumped_vps_has_one_route_for_session_ssh_line_known_hosts_and_testinfra(jumped: tuple[Vps, Vps]) -> None:
     bastion, inner = jumped
     route = inner.route
-    assert (route.address, route.port, route.bastion) == (bastion._shared_ip(inner), 22, bastion.route)
+    assert (route.address, route.port, route.bastion) == (bastion.cables.shared_ip(inner.cables), 22, bastion.route)
     assert route.bastion is not None and route.bastion.address == "127.0.0.1"
     # The harness's own session rides the bastion.
     client_ip, _, server_ip, server_port = inner.run("echo $SSH_CONNECTION").stdout.split()

@@ -180,7 +180,7 @@ def test_two_vpses_reach_each_other_by_alias_on_a_private_network(
     host = vps_factory(name="host2", networks=[net], aliases=["docker.my.domain"])
     assert client.run("getent hosts docker.my.domain").stdout.split()[0] == host.ip_on(net) == host.ip
     assert host.run("getent hosts client").stdout.split()[0] == client.ip_on(net)
-    assert client.ip_on(net) != client._bridge_ip(), "the harness's own SSH is not on the private network"
+    assert client.ip_on(net) != client.cables.bridge_ip(), "the harness's own SSH is not on the private network"
 
 
 def test_ssh_from_one_vps_to_another_with_distributed_keys(
