@@ -82,7 +82,7 @@ def closing(fleet: Fleet, make: Callable[[], None]) -> float:
 
 
 def bench_dind(fleet: Fleet, images: Images, spec: OsSpec, runs: int) -> Line:
-    seeded = images.dind(spec, fleet.docker_store)  # made before timing: a cached image
+    seeded = fleet.image(spec, "dind")  # made before timing: a cached image
     streamed = images.vps(spec)
 
     def start(image: VpsImage) -> float:

@@ -28,6 +28,7 @@ from pathlib import Path
 import docker
 
 import vps_images
+from harness.catalogue import Catalogue
 from harness.errors import HarnessError
 from harness.images import Images, files_hash, reference
 from harness.spec import OsSpec, parse_spec
@@ -64,13 +65,13 @@ def save(images: Images, directory: Path, specs: Iterable[OsSpec] = (), kinds: I
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise HarnessError(f"no image kind {', '.join(unknown)} in an archive: the kinds are {', '.join(KINDS)}")
-    rows = [row for row in images.ls() if row.current and row.tag != "<none>"]
+    rows = [row for row in Catalogue(images).ls() if row.current and row.tag != "<none>"]
     wanted = {str(spec) for spec in specs}
     tags = [row.tag for row in rows if row.kind in kinds and row.kind != "base" and (not wanted or row.spec in wanted)]
     if "base" in kinds:
         for spec in sorted(wanted or {row.spec for row in rows}):
             with contextlib.suppress(ValueError):  # a label no spec of this release reads
-                base = images.local_base(parse_spec(spec))
+                base = images.bases.local(parse_spec(spec))
                 if base is not None:
                     tags.append(reference(base))
     if not tags:

@@ -32,6 +32,9 @@ import fcntl
 import os
 import socket
 import tempfile
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import docker
@@ -44,7 +47,7 @@ from harness import labels
 from harness.engine import bridge_address
 from harness.errors import HarnessError, PackageCacheUnavailable
 from harness.reaper import remove_container
-from harness.spec import parse_spec
+from harness.spec import OsSpec, parse_spec
 from harness.waiting import wait_for
 
 #: The service container's name, and its volume's.
@@ -194,3 +197,51 @@ def stop(client: docker.DockerClient, name: str = NAME) -> None:
         container = _running(client, name)
         if container is not None:
             remove_container(container)
+
+
+class PackageProxy:
+    """One process's use of the package cache: its URL for apt on an OS, the service started on first want.
+
+    ``service_image()`` gives the tag of the service's image (built without
+    a proxy: it is the proxy); ``lock(name, what)`` is the machine-wide lock.
+    Only an owner that calls :meth:`close` at its end should make one
+    (``Images(use_package_cache=True)``: the pytest plugin, the benches).
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        mode: str,
+        service_image: Callable[[], str],
+        lock: Callable[[str, str], AbstractContextManager[None]],
+        progress: Callable[[str], None],
+    ) -> None:
+        self.client = client
+        self.mode = mode
+        self._service_image = service_image
+        self._lock = lock
+        self._progress = progress
+        self._url: str | None = None
+        self._user: int | None = None
+        self._guard = threading.Lock()
+
+    def url(self, spec: OsSpec) -> str | None:
+        """The cache's URL for apt on ``spec`` (started when needed), or None (off, or not apt)."""
+        if self.mode == "off" or spec.package_family != "apt":
+            return None
+        with self._guard:
+            if self._url is None:
+                with self._lock("package-cache", "package cache"):
+                    self._user = use()
+                    self._url = ensure(self.client, self._service_image(), self.mode)
+                self._progress(f"package cache: {self._url} ({self.mode})")
+            return self._url
+
+    def close(self) -> None:
+        """Stop using the cache; the last process that used it removes its container (not its volume)."""
+        with self._guard:
+            if self._user is None:
+                return
+            done(self._user, self.client)
+            self._user = None
+            self._url = None

@@ -14,6 +14,7 @@ from pathlib import Path
 from docker.models.containers import Container
 
 from harness import archive, labels
+from harness.catalogue import Catalogue
 from harness.config import HarnessConfig
 from harness.engine import docker_client
 from harness.errors import HarnessError
@@ -45,7 +46,7 @@ def _images_build(args: argparse.Namespace) -> int:
 def _images_ls(args: argparse.Namespace) -> int:
     rows = [
         row
-        for row in Images(docker_client()).ls()
+        for row in Catalogue(Images(docker_client())).ls()
         if (row.current or not args.current) and (not args.kind or row.kind in args.kind)
     ]
     if args.quiet:
@@ -82,7 +83,7 @@ def _images_load(args: argparse.Namespace) -> int:
 
 
 def _images_prune(args: argparse.Namespace) -> int:
-    removed = Images(docker_client()).prune()
+    removed = Catalogue(Images(docker_client())).prune()
     for row in removed:
         print(f"removed {row.tag} ({row.image_id})")
     print(f"{len(removed)} image(s) removed")

@@ -27,11 +27,12 @@ import docker.errors
 import docker.types
 from docker.models.networks import Network
 
-from harness import dind, labels, snapshot
+from harness import labels, snapshot
 from harness.errors import SeveralFailed, UsageError
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
 from harness.reaper import KEPT_PREFIX
+from harness.seeding import seeder
 from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -284,19 +285,9 @@ class Fleet:
                     raise ValueError(f"inner images are seeded in a DinD VPS's engine; docker={docker!r} has none")
                 self._images[key] = self.images.vps(spec, bare=docker == "bare")
             else:
-                self._images[key] = self.images.dind(spec, self.docker_store, tuple(inner))
+                seed = seeder(self.client, self.images, self.identity, self.session)
+                self._images[key] = self.images.dind(spec, seed, tuple(inner))
         return self._images[key]
-
-    def docker_store(self, image: VpsImage, inner: tuple[InnerImage, ...] = ()) -> bytes:
-        """The image store of a DinD VPS of ``image`` that loaded its base and ``inner``: the seed of a DinD image."""
-        wanted = dataclasses.replace(image, inner=inner)
-        # Owned by this process whoever owns the fleet: the reaper removes it if the process dies while seeding.
-        want = VpsWant(image.spec, name="seed", docker="dind")
-        seeder = self._create(wanted, want, owner=labels.owner_labels(self.session))
-        try:
-            return dind.docker_store(seeder, wanted)
-        finally:
-            seeder.remove()
 
     def network(self, name: str = "net", subnet: str | None = None, masquerade: bool = True) -> Network:
         """A private bridge network, removed with the fleet; ``subnet`` (``10.213.7.0/24``) lets addresses be chosen.

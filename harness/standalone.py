@@ -28,6 +28,7 @@ from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images, VpsImage
 from harness.reaper import remove_labelled
+from harness.seeding import seeder
 from harness.spec import OsSpec
 from harness.vps import Vps
 from harness.want import DockerMode, VpsWant
@@ -89,9 +90,10 @@ class Standalone:
                 "docker='socket' needs the process serving the VPS's Docker socket to outlive it, "
                 "and `vps-harness up` exits: use --docker=dind here, or vps_factory(docker='socket') in a test"
             )
+        if docker != "dind":
+            return images.vps(spec, bare=docker == "bare")
         # A seeding VPS, if one is needed, belongs to this process: the reaper removes it if the CLI is killed.
-        seeding = Fleet(self.client, images, session=labels.new_session_id(), identity=self.identity)
-        return seeding.image(spec, docker)
+        return images.dind(spec, seeder(self.client, images, self.identity, labels.new_session_id()))
 
     def up(self, images: Images, image: VpsImage, want: VpsWant) -> Vps:
         """Start ``want`` from ``image`` (see :meth:`image`), named as it says or the first free ``vpsN``;

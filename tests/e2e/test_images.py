@@ -47,7 +47,7 @@ def test_fresh_bootstrap_yields_the_release(vps_images: Images, spec: OsSpec, se
     if shutil.which("debootstrap") is None:
         pytest.skip("debootstrap is not installed on this machine, so no base can be bootstrapped here")
     reference = f"vps-harness/base-test:{spec.id}-{uuid.uuid4().hex[:8]}"
-    image = vps_images.bootstrap_base(spec, reference)
+    image = vps_images.bases.bootstrap(spec, reference)
     try:
         assert image.labels["vps-harness.image"] == "base"
         assert image.labels["vps-harness.spec"] == str(spec)

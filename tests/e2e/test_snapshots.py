@@ -14,6 +14,7 @@ import docker.errors
 import pytest
 
 from harness import cache, labels, snapshot
+from harness.catalogue import Catalogue
 from harness.errors import CommandFailed, SnapshotRefused
 from harness.fleet import Fleet, at_once
 from harness.flows import jenkins_slave0
@@ -117,7 +118,7 @@ def test_images_ls_knows_snapshots_and_when_they_are_stale(
     snapshots.append(snap)
 
     def row() -> tuple[str, bool]:
-        (found,) = [r for r in vps_images.ls() if r.tag == snap.tag]
+        (found,) = [r for r in Catalogue(vps_images).ls() if r.tag == snap.tag]
         return found.kind, found.current
 
     assert row() == (SNAPSHOT, True)
@@ -191,7 +192,7 @@ def test_a_world_copy_is_pristine_and_keeps_its_addresses(
     assert vps_fleet.images.config.world_dir.stat().st_mode & 0o777 == 0o700
     stale = vps_fleet.images.config.world_dir / f"{uuid.uuid4().hex}.json"  # a world whose snapshots are gone
     stale.write_text("{}")
-    vps_fleet.images.forget_worlds()  # (another worker's call may be the one that removes it)
+    Catalogue(vps_fleet.images).forget_worlds()  # (another worker's call may be the one that removes it)
     assert not stale.exists(), "prune forgets the values of worlds without snapshots"
     assert (vps_fleet.images.config.world_dir / f"{second.snapshot_key}.json").is_file()
 

@@ -11,9 +11,11 @@ import docker.errors
 import pytest
 
 import vps_images
+from harness.bases import base_reference
+from harness.builder import config_lines
 from harness.config import HarnessConfig
 from harness.errors import BuildFailed, ImageUnavailable
-from harness.images import Images, InnerImage, VpsImage, base_reference, config_lines, recipe_hash
+from harness.images import Images, InnerImage, VpsImage, recipe_hash
 from harness.spec import OsSpec, parse_spec
 
 
