@@ -1,27 +1,32 @@
-"""pytest fixtures of vps-harness: thin wrappers over the library."""
+"""pytest fixtures of vps-harness: thin wrappers over the library.
+
+The library's engine-facing modules (Docker's client, paramiko) are imported
+by the fixtures that use them, on first use: collecting a suite loads none.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from docker import DockerClient
-from docker.models.networks import Network
 
 from harness.config import HarnessConfig
-from harness.engine import docker_client
 from harness.errors import EngineUnavailable, HarnessError, ImageUnavailable
-from harness.fleet import Fleet
-from harness.identity import Identity
-from harness.images import Images
-from harness.reaper import sweep_leftovers
-from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS, SWEPT_BY_CONTROLLER, terminal_progress
-from harness.vps import Vps
 from harness.want import VpsWant
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.networks import Network
+
+    from harness.fleet import Fleet
+    from harness.identity import Identity
+    from harness.images import Images
+    from harness.snapshot import Snapshot
+    from harness.vps import Vps
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +38,9 @@ def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
     under xdist the controller did that once for all workers before they
     started (see the plugin), unless no engine answered it then.
     """
+    from harness.engine import docker_client
+    from harness.reaper import sweep_leftovers
+
     try:
         client = docker_client()
     except EngineUnavailable as e:
@@ -49,6 +57,8 @@ def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
 @pytest.fixture(scope="session")
 def vps_images(vps_engine: DockerClient, pytestconfig: pytest.Config) -> Iterator[Images]:
     """The image store: base images resolved and VPS images built on first use; the package cache's user."""
+    from harness.images import Images
+
     images = Images(vps_engine, progress=terminal_progress(pytestconfig), use_package_cache=True)
     yield images
     images.close()
@@ -57,6 +67,8 @@ def vps_images(vps_engine: DockerClient, pytestconfig: pytest.Config) -> Iterato
 @pytest.fixture(scope="session")
 def vps_identity() -> Iterator[Identity]:
     """The session's client key, in a 0700 directory removed at the end (unless a kept VPS needs it)."""
+    from harness.identity import Identity
+
     identity = Identity.fresh()
     yield identity
     identity.remove()
@@ -81,17 +93,19 @@ def vps_prepared(request: pytest.FixtureRequest) -> None:
     identity: Identity = request.getfixturevalue("vps_identity")
     worker = getattr(request.config, "workerinput", {}).get("workerid", "gw0")
     shift = int(worker.removeprefix("gw") or 0) % len(settings.matrix)
-    seeding = Fleet(images.client, images, session=settings.session, identity=identity, progress=images.progress)
+    from harness.seeding import seeder
+
+    seed = seeder(images.client, images, identity, settings.session)
     for spec in settings.matrix[shift:] + settings.matrix[:shift]:
         try:
-            seeding.image(spec)
+            images.vps(spec)
         except ImageUnavailable:
             if spec.can_bootstrap:
                 raise
             continue
         if settings.prepare == "dind":
             try:
-                seeding.image(spec, "dind")
+                images.dind(spec, seed)
             except HarnessError as e:  # the tests that want Docker inside fail with it; the others run
                 images.progress(f"prepare: no Docker-in-Docker image of {spec}: {str(e).splitlines()[0]}")
 
@@ -110,6 +124,8 @@ def _vps_fleet(
     vps_identity: Identity,
     vps_prepared: None,
 ) -> Iterator[Fleet]:
+    from harness.fleet import Fleet
+
     settings = request.config.stash[SETTINGS]
     fleet = Fleet(
         vps_engine,

@@ -1,4 +1,9 @@
-"""pytest hooks of vps-harness: options, markers, the OS matrix, reports. Hooks only."""
+"""pytest hooks of vps-harness: options, markers, the OS matrix, reports. Hooks only.
+
+Importing it (and the fixtures it names) is cheap: Docker's, requests' and
+paramiko's clients are imported by the hooks and fixtures that reach an
+engine, so a pytest run that starts no VPS does not load them.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,11 @@ import os
 from collections.abc import Generator
 from typing import cast
 
-import docker.errors
 import pytest
-import requests
 
 from harness.config import HarnessConfig
-from harness.engine import docker_client
 from harness.errors import ConfigError, EngineUnavailable, UnknownOsSpec
 from harness.labels import new_session_id
-from harness.reaper import sweep, sweep_leftovers, sweep_own
 from harness.spec import parse_specs
 from harness.state import (
     ENGINE_USED,
@@ -113,6 +114,12 @@ class _XdistHooks:
         killed run's leftovers that a test in another worker was looking at.
         Where no engine answers here, each worker sweeps as a lone run does.
         """
+        import docker.errors
+        import requests
+
+        from harness.engine import docker_client
+        from harness.reaper import sweep_leftovers
+
         self.controller = True
         try:
             client = docker_client()
@@ -131,6 +138,12 @@ class _XdistHooks:
         (a worker still tearing down after Ctrl-C is alive, and kept VPSes stay)."""
         if not self.controller:
             return
+        import docker.errors
+        import requests
+
+        from harness.engine import docker_client
+        from harness.reaper import sweep
+
         with contextlib.suppress(EngineUnavailable, docker.errors.DockerException, requests.RequestException):
             client = docker_client()
             try:
@@ -189,4 +202,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Remove whatever this process made and a teardown missed (Ctrl-C, errors)."""
     if session.config.stash.get(ENGINE_USED, False):
+        from harness.reaper import sweep_own
+
         sweep_own(session.config.stash[SETTINGS].session, os.getpid())

@@ -7,14 +7,16 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
-from harness.fleet import Fleet
-from harness.launch import DockerMode
 from harness.progress import Progress
 from harness.spec import OsSpec
+from harness.want import DockerMode
+
+if TYPE_CHECKING:
+    from harness.fleet import Fleet
 
 #: What ``--vps-prepare`` builds before the first test: nothing, the matrix's
 #: VPS images, or those and their Docker-in-Docker images.
@@ -35,7 +37,7 @@ class RunSettings:
 
 SETTINGS = pytest.StashKey[RunSettings]()
 #: On each item: the VPS fleet of the test, for its report.
-FLEET = pytest.StashKey[Fleet]()
+FLEET: pytest.StashKey[Fleet] = pytest.StashKey()
 #: On each item: whether a phase of it failed.
 FAILED = pytest.StashKey[bool]()
 #: Set once this process has reached the engine, so the session's end sweeps.

@@ -1,4 +1,7 @@
-"""pytest fixtures of the provisioning flows (entry point ``vps_harness_flows``).
+"""pytest fixtures of the provisioning flows: a plugin a suite enables, the core's does not load it.
+
+Enable it with ``pytest -p harness.flows.fixtures``, ``addopts = "-p harness.flows.fixtures"``
+in the ini file, or ``pytest_plugins = ["harness.flows.fixtures"]`` in the root conftest.
 
 Each gives the test a world of its own: a copy of the world's snapshots,
 made by the first test that needed it (see :mod:`harness.flows.snapshots`;

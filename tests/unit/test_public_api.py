@@ -61,3 +61,19 @@ def test_the_core_imports_testcontainers_nowhere_but_the_adapter() -> None:
         if any(name.startswith("testcontainers") for name in imported_modules(path))
     )
     assert users == ["containers.py"]
+
+
+def test_the_pytest_plugin_and_its_fixtures_load_no_engine_or_ssh_client() -> None:
+    """Collecting a suite costs no Docker, requests or paramiko import: the hooks and fixtures import them on use."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, harness.plugin, harness.fixtures; "
+            "print(sorted(m for m in ('docker', 'paramiko', 'requests', 'testinfra') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded == "[]\n"
