@@ -32,7 +32,7 @@ from vps_bench import Line, bench_fleet, bench_parser, report
 
 from harness.engine import docker_client
 from harness.fleet import Fleet
-from harness.flows.snapshots import provisioned
+from harness.flows.snapshots import snapshotted_world
 from harness.flows.world import World
 from harness.images import Images
 from harness.standalone import worlds
@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
                 provision(fleet, args.os, *variants).close()  # images made, apt lists warm: what a second run sees
                 fleet.close()
                 if restorable:
-                    provisioned(provision, fleet, args.os, variant, flow=name).close()  # its snapshots made
+                    snapshotted_world(provision, fleet, args.os, variant, flow=name).close()  # its snapshots made
             finally:
                 fleet.close()
             runs: list[tuple[float, World]] = []
             copies: list[float] = []
             fresh = functools.partial(provision, fleet, args.os, *variants)
-            copy = functools.partial(provisioned, provision, fleet, args.os, variant, flow=name)
+            copy = functools.partial(snapshotted_world, provision, fleet, args.os, variant, flow=name)
             for _ in range(args.runs):
                 runs.append(timed(fresh, fleet))
                 if restorable:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 
 import docker
 import docker.errors
@@ -19,6 +18,7 @@ from docker.models.images import Image
 from harness import bootstrap
 from harness.config import HarnessConfig
 from harness.errors import ImageUnavailable
+from harness.locks import Lock
 from harness.progress import Progress, Stopwatch
 from harness.spec import OsSpec
 
@@ -26,8 +26,6 @@ BASE_REPOSITORY = "vps-harness/base"
 
 #: Makes the base of an OS when no registry gives it (default: :meth:`Bases.bootstrap`).
 Bootstrapper = Callable[[OsSpec], Image]
-#: Holds a machine-wide lock: ``lock(name, what)`` (see :func:`harness.locks.machine_lock`).
-Lock = Callable[[str, str], AbstractContextManager[None]]
 
 
 def base_reference(spec: OsSpec) -> str:

@@ -31,6 +31,7 @@ from harness import labels, snapshot
 from harness.errors import SeveralFailed, UsageError
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
+from harness.locks import made_once
 from harness.reaper import KEPT_PREFIX
 from harness.seeding import seeder
 from harness.snapshot import Snapshot
@@ -237,18 +238,21 @@ class Fleet:
         lines = (origin, image.tag, name, want.init, want.docker, *salt)
         key = recipe_key(paths, *lines)
         tag = snapshot.tag_for(want.os, name, key)
-        found = snapshot.find(self.client, tag)
-        if found is None:
-            with self.images.lock(f"snapshot-{key[:16]}", f"snapshot of {want.os} provisioned by {origin}"):
-                found = snapshot.find(self.client, tag)
-                if found is None:
-                    # Provisioned where any VPS is: on the engine's bridge alone. A provisioning that
-                    # fails leaves its VPS in the fleet: the failure's report shows it.
-                    alone = VpsWant(want.os, name=name, init=want.init, docker=want.docker, inner=want.inner)
-                    vps = self.vps(alone, image=image)
-                    provision(vps)
-                    found = vps.snapshot(key, recipe=paths, salt=lines, power_on=False)
-                    self.discard(vps)
+
+        def make() -> Snapshot:
+            # Provisioned where any VPS is: on the engine's bridge alone. A provisioning that
+            # fails leaves its VPS in the fleet: the failure's report shows it.
+            alone = VpsWant(want.os, name=name, init=want.init, docker=want.docker, inner=want.inner)
+            vps = self.vps(alone, image=image)
+            provision(vps)
+            made = vps.snapshot(key, recipe=paths, salt=lines, power_on=False)
+            self.discard(vps)
+            return made
+
+        what = f"snapshot of {want.os} provisioned by {origin}"
+        found, _ = made_once(
+            self.images.lock, f"snapshot-{key[:16]}", what, lambda: snapshot.find(self.client, tag), make
+        )
         return self.restore(found, name=name, **{word: getattr(want, word) for word in PLACEMENT})
 
     def _create(

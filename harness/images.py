@@ -34,7 +34,7 @@ from harness.bases import Bases, Bootstrapper
 from harness.builder import Builder, build_context, config_lines
 from harness.config import HarnessConfig
 from harness.errors import ImageUnavailable
-from harness.locks import machine_lock
+from harness.locks import machine_lock, made_once
 from harness.progress import Progress, stderr_progress
 from harness.spec import OsSpec
 
@@ -233,12 +233,7 @@ class Images:
 
     def _once(self, tag: str, what: str, build: Callable[[], Image], rebuild: bool = False) -> tuple[Image, bool]:
         """The image ``tag``; when there is none, ``build`` makes it under the machine-wide lock. Whether it built."""
-        found = None if rebuild else self._get(tag)
-        if found is not None:
-            return found, False
-        with self.lock(tag.replace("/", "_"), what):
-            found = None if rebuild else self._get(tag)  # another process may have made it meanwhile
-            return (found, False) if found is not None else (build(), True)
+        return made_once(self.lock, tag.replace("/", "_"), what, lambda: None if rebuild else self._get(tag), build)
 
     def _get(self, reference: str) -> Image | None:
         try:

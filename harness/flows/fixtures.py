@@ -30,7 +30,7 @@ from harness.flows.ci_registry import builds as builds_flow
 from harness.flows.ci_registry.builds import ConcurrentBuilds
 from harness.flows.deploy_daemon import DeployDaemon
 from harness.flows.jenkins_slave0 import JenkinsSlave0
-from harness.flows.snapshots import provisioned
+from harness.flows.snapshots import snapshotted_world
 from harness.flows.world import VARIANTS, World
 from harness.spec import OsSpec
 
@@ -138,7 +138,7 @@ def _world(
     wanted = marker.args[0] if marker else (request is not None and snapshots_on(request.config))
     try:
         if wanted:
-            return provisioned(provision, fleet, spec, variant, flow=name)
+            return snapshotted_world(provision, fleet, spec, variant, flow=name)
         return provision(fleet, spec, variant)
     except ImageUnavailable as e:
         if spec.can_bootstrap:

@@ -62,6 +62,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.fleet import Fleet
 from harness.flows.world import FLOWS, LIB, Step, World, at_once
 from harness.images import recipe_key
+from harness.locks import made_once
 from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from harness.ssh import KeyPair
@@ -119,13 +120,14 @@ def _take_slot(lock_dir: Path, key: str, busy: set[str]) -> tuple[str, FileLock]
         time.sleep(0.2)
 
 
-def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant: str, *, flow: str) -> W:
-    """The ``flow`` world ``provision(fleet, spec, variant, networks=...)`` makes: a copy of its snapshots, if any.
+def snapshotted_world(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant: str, *, flow: str) -> W:
+    """The ``flow`` world ``provision(fleet, spec, variant, networks=...)`` makes: a copy of its snapshots.
 
     Without snapshots yet, the world is provisioned, snapshotted, and
-    replaced by a copy, as every later one is. The key counts the folder of
-    ``provision``'s module and that module (the driver); the copy is of the
-    class ``provision`` returns.
+    replaced by a copy, as every later one is: made once on the machine
+    (:func:`harness.locks.made_once`, the primitive of ``Fleet.provisioned``
+    too). The key counts the folder of ``provision``'s module and that
+    module (the driver); the copy is of the class ``provision`` returns.
     """
     module = sys.modules[provision.__module__]
     driver = Path(str(module.__file__))
@@ -140,25 +142,31 @@ def provisioned(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, variant
     subnet, networks = _slot_networks(fleet, flow, cls.NETWORKS, key_of_slot, cls.UNMASQUERADED)
     salt = (flow, variant, plain.tag, subnet)
     key = recipe_key(recipe, *salt)
-    found = _find(fleet, spec, key)
-    if found is not None:
-        return _restore(fleet, found, networks, cls)
-    provisioning = time.monotonic()
-    world = provision(fleet, spec, variant, networks=networks)
-    provisioned_in = time.monotonic() - provisioning
-    try:
-        _snapshot(fleet, world, key, recipe, salt)
-    finally:
-        world.close()
-    # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
-    fleet.discard(*world.hosts.values(), *networks.values())
-    found = _find(fleet, spec, key)
-    if found is None:  # another process pruned them, or removed the values' file, in between
-        raise HarnessError(
-            f"the {flow} world's snapshots were just made and are gone: was `vps-harness images prune` running?"
-        )
-    copy = _restore(fleet, found, _networks(fleet, flow, cls.NETWORKS, subnet, cls.UNMASQUERADED), cls)
-    copy.timings = {**world.timings, "provisioning": provisioned_in, **copy.timings}
+    timings: dict[str, float] = {}
+
+    def make() -> tuple[dict[str, Any], dict[str, Snapshot]]:
+        provisioning = time.monotonic()
+        world = provision(fleet, spec, variant, networks=networks)
+        timings.update(world.timings, provisioning=time.monotonic() - provisioning)
+        try:
+            _snapshot(fleet, world, key, recipe, salt)
+        finally:
+            world.close()
+        # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
+        fleet.discard(*world.hosts.values(), *networks.values())
+        found = _find(fleet, spec, key)
+        if found is None:  # another process pruned them, or removed the values' file, in between
+            raise HarnessError(
+                f"the {flow} world's snapshots were just made and are gone: was `vps-harness images prune` running?"
+            )
+        return found
+
+    what = f"snapshots of the {flow} world ({variant}) of {spec}"
+    found, made = made_once(fleet.images.lock, f"world-{key[:16]}", what, lambda: _find(fleet, spec, key), make)
+    if made:
+        networks = _networks(fleet, flow, cls.NETWORKS, subnet, cls.UNMASQUERADED)
+    copy = _restore(fleet, found, networks, cls)
+    copy.timings = {**timings, **copy.timings}
     return copy
 
 

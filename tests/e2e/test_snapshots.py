@@ -18,7 +18,7 @@ from harness.catalogue import Catalogue
 from harness.errors import CommandFailed, SnapshotRefused
 from harness.fleet import Fleet, at_once
 from harness.flows import jenkins_slave0
-from harness.flows.snapshots import provisioned
+from harness.flows.snapshots import snapshotted_world
 from harness.images import SNAPSHOT, Images, recipe_key
 from harness.launch import SECRETS_MOUNT
 from harness.reaper import remove_labelled
@@ -164,7 +164,9 @@ def test_a_world_copy_is_pristine_and_keeps_its_addresses(
 
     def world() -> jenkins_slave0.JenkinsSlave0:
         with images_or_skip(spec):
-            return provisioned(jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0-copies")
+            return snapshotted_world(
+                jenkins_slave0.provision, vps_fleet, spec, "hardened", flow="jenkins-slave0-copies"
+            )
 
     first = world()
     addresses = {name: first.addresses(vps) for name, vps in first.hosts.items()}
