@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from docker.models.networks import Network
 
+from harness import VpsWant
 from harness.errors import HarnessError
 from harness.fleet import Fleet, at_once
 from harness.result import CommandResult
@@ -162,6 +163,10 @@ class World:
     containers live on the host's engine), provisioned each time.
     """
 
+    #: The flow's name (``vps-harness world up NAME``), its variants, and what runs on each host.
+    FLOW: ClassVar[str] = ""
+    VARIANTS: ClassVar[tuple[str, ...]] = VARIANTS
+    ROLES: ClassVar[dict[str, str]] = {}
     READY: ClassVar[tuple[tuple[str, str], ...]] = ()
     NETWORKS: ClassVar[tuple[str, ...]] = ("private",)
     #: Networks whose traffic elsewhere keeps its own source address (see :meth:`Fleet.network`).
@@ -241,9 +246,59 @@ class World:
             env = {"VARIANT": self.variant}
             at_once([functools.partial(scripts.run, self.hosts[host], script, env) for host, script in self.READY])
 
+    @classmethod
+    def wanted(cls, fleet: Fleet, spec: OsSpec, variant: str, networks: dict[str, Network]) -> dict[str, VpsWant]:
+        """The world's hosts as wanted, by name, on ``networks``; the images only they use (inner ones) made here."""
+        raise NotImplementedError(f"{cls.__name__} names no hosts")
+
+    def apply(self) -> list[Step]:
+        """Run every provisioning step (again: they are idempotent); the steps, to see what changed."""
+        raise NotImplementedError(f"{type(self).__name__} has no steps")
+
+    def prepare(self, fleet: Fleet) -> None:
+        """What a world just started needs before its steps run (a flow's own fields); nothing by default."""
+
     def restored(self, fleet: Fleet) -> None:
         """Make again, in this process, what a copy of the world needs once it is ready (its ``LOCAL``
         fields: a file of its certificate, a port forward); nothing unless a flow's world has such fields."""
 
     def close(self) -> None:
         """Let go of what the world holds in this process besides its VPSes (which its fleet removes)."""
+
+
+W = TypeVar("W", bound=World)
+
+
+def provision_world(
+    cls: type[W], fleet: Fleet, spec: OsSpec, variant: str, networks: dict[str, Network] | None = None
+) -> W:
+    """Every flow's provisioning: start the hosts of a ``cls`` world of ``spec`` and apply its steps.
+
+    On ``networks`` (a snapshot's slots) or new ones of ``fleet``; the hosts are
+    :meth:`World.wanted`'s, their images resolved first (timed as "images"),
+    then started at once ("starts"); :meth:`World.prepare`, then the world's
+    own ``apply()``. A failure closes what the world holds here; its VPSes
+    stay in the fleet for the failure's report.
+    """
+    if variant not in cls.VARIANTS:
+        raise UnknownVariant(variant, cls.VARIANTS)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    nets = world_networks(fleet, cls, cls.FLOW, networks)
+    wants = cls.wanted(fleet, spec, variant, nets)
+    for want in wants.values():
+        fleet.image(want.os, want.docker, want.inner)  # resolved once for the fleet: timed here
+    timings["images"] = time.monotonic() - started
+    started = time.monotonic()
+    hosts = dict(zip(wants, fleet.start(*wants.values())))
+    timings["starts"] = time.monotonic() - started
+    world = cls(
+        flow=cls.FLOW, variant=variant, os=spec, networks=nets, hosts=hosts, roles=dict(cls.ROLES), timings=timings
+    )
+    try:
+        world.prepare(fleet)
+        world.apply()
+    except BaseException:
+        world.close()
+        raise
+    return world

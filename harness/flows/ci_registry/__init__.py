@@ -22,7 +22,6 @@ with the master's key, as a Jenkins SSH agent runs them.
 from __future__ import annotations
 
 import shlex
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,15 @@ from docker.models.networks import Network
 from harness import VpsWant
 from harness.errors import CommandFailed
 from harness.fleet import Fleet
-from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, UnknownVariant, World, at_once, key_only, world_networks
+from harness.flows.world import (
+    REGISTRY_RECIPE,
+    Scripts,
+    Step,
+    World,
+    at_once,
+    key_only,
+    provision_world,
+)
 from harness.result import CommandResult
 from harness.spec import OsSpec
 from harness.ssh import KeyPair, SshSession
@@ -56,6 +63,7 @@ ROLES = {
 class BuildHost(World):
     """A world with a build host ``jenkins`` whose jenkins user the Jenkins master reaches by key."""
 
+    VARIANTS = VARIANTS
     READY = (("registry", "registry-ready.sh"),)
     SCRIPTS = SCRIPTS
 
@@ -105,6 +113,14 @@ class BuildHost(World):
 class CiRegistry(BuildHost):
     """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
 
+    FLOW = "ci-registry"
+    ROLES = ROLES
+
+    @classmethod
+    def wanted(cls, fleet: Fleet, spec: OsSpec, variant: str, networks: dict[str, Network]) -> dict[str, VpsWant]:
+        wants = engines(fleet, spec, networks["private"])
+        return {**wants, "production": VpsWant.of(wants["jenkins"], name="production")}
+
     @property
     def production(self) -> Vps:
         return self.hosts["production"]
@@ -118,39 +134,21 @@ class CiRegistry(BuildHost):
         return apply(self)
 
 
+def engines(fleet: Fleet, spec: OsSpec, network: Network) -> dict[str, VpsWant]:
+    """The registry (registry:2 in its engine from the start) and the build host jenkins, each with an engine."""
+    engine = VpsWant(spec, networks=[network], docker="dind")
+    registry = (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),)
+    return {
+        "registry": VpsWant.of(engine, name="registry", aliases=[REGISTRY_NAME], inner=registry),
+        "jenkins": VpsWant.of(engine, name="jenkins"),
+    }
+
+
 def provision(
     fleet: Fleet, spec: OsSpec, variant: str = "hardened", networks: dict[str, Network] | None = None
 ) -> CiRegistry:
     """Start the three VPSes of ``spec`` on a private network of ``fleet`` (or ``networks``) and provision them."""
-    if variant not in VARIANTS:
-        raise UnknownVariant(variant, VARIANTS)
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    registry_inner = (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),)
-    fleet.image(spec, "dind", registry_inner), fleet.image(spec, "dind")  # resolved once for the fleet: timed here
-    timings["images"] = time.monotonic() - started
-
-    started = time.monotonic()
-    nets = world_networks(fleet, CiRegistry, "ci-registry", networks)
-    network = nets["private"]
-    engine = VpsWant(spec, networks=[network], docker="dind")
-    registry, jenkins, production = fleet.start(
-        VpsWant.of(engine, name="registry", aliases=[REGISTRY_NAME], inner=registry_inner),
-        VpsWant.of(engine, name="jenkins"),
-        VpsWant.of(engine, name="production"),
-    )
-    timings["starts"] = time.monotonic() - started
-    world = CiRegistry(
-        flow="ci-registry",
-        variant=variant,
-        os=spec,
-        networks=nets,
-        hosts={"registry": registry, "jenkins": jenkins, "production": production},
-        roles=ROLES,
-        timings=timings,
-    )
-    apply(world)
-    return world
+    return provision_world(CiRegistry, fleet, spec, variant, networks)
 
 
 def apply(world: CiRegistry) -> list[Step]:

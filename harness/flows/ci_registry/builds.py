@@ -15,15 +15,14 @@ stages are ``pipeline/job.sh``.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 
 from docker.models.networks import Network
 
 from harness import VpsWant
 from harness.fleet import Fleet
-from harness.flows.ci_registry import REGISTRY, REGISTRY_NAME, SCRIPTS, VARIANTS, BuildHost
-from harness.flows.world import REGISTRY_RECIPE, Step, UnknownVariant, at_once, world_networks
+from harness.flows.ci_registry import REGISTRY, SCRIPTS, BuildHost, engines
+from harness.flows.world import Step, at_once, provision_world
 from harness.result import CommandResult
 from harness.spec import OsSpec
 
@@ -38,6 +37,13 @@ ROLES = {
 @dataclass
 class ConcurrentBuilds(BuildHost):
     """The provisioned world: ``registry`` and ``jenkins`` (:class:`~harness.vps.Vps`), and ``passwords``."""
+
+    FLOW = "concurrent-builds"
+    ROLES = ROLES
+
+    @classmethod
+    def wanted(cls, fleet: Fleet, spec: OsSpec, variant: str, networks: dict[str, Network]) -> dict[str, VpsWant]:
+        return engines(fleet, spec, networks["private"])
 
     #: The registry's users and their passwords: secrets, never shown in transcripts or reports.
     passwords: dict[str, str] = field(default_factory=lambda: {user: secrets.token_urlsafe(12) for user in USERS})
@@ -68,34 +74,7 @@ def provision(
     fleet: Fleet, spec: OsSpec, variant: str = "hardened", networks: dict[str, Network] | None = None
 ) -> ConcurrentBuilds:
     """Start the two VPSes of ``spec`` on a private network of ``fleet`` (or ``networks``) and provision them."""
-    if variant not in VARIANTS:
-        raise UnknownVariant(variant, VARIANTS)
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    registry_inner = (fleet.images.inner(spec, "registry:2", REGISTRY_RECIPE),)
-    fleet.image(spec, "dind", registry_inner), fleet.image(spec, "dind")  # resolved once for the fleet: timed here
-    timings["images"] = time.monotonic() - started
-
-    started = time.monotonic()
-    nets = world_networks(fleet, ConcurrentBuilds, "concurrent-builds", networks)
-    network = nets["private"]
-    engine = VpsWant(spec, networks=[network], docker="dind")
-    registry, jenkins = fleet.start(
-        VpsWant.of(engine, name="registry", aliases=[REGISTRY_NAME], inner=registry_inner),
-        VpsWant.of(engine, name="jenkins"),
-    )
-    timings["starts"] = time.monotonic() - started
-    world = ConcurrentBuilds(
-        flow="concurrent-builds",
-        variant=variant,
-        os=spec,
-        networks=nets,
-        hosts={"registry": registry, "jenkins": jenkins},
-        roles=ROLES,
-        timings=timings,
-    )
-    apply(world)
-    return world
+    return provision_world(ConcurrentBuilds, fleet, spec, variant, networks)
 
 
 def apply(world: ConcurrentBuilds) -> list[Step]:

@@ -41,11 +41,19 @@ from typing import Any, ClassVar
 import requests
 from docker.models.networks import Network
 
-from harness import DockerMode, labels
+from harness import DockerMode, VpsWant, labels
 from harness.errors import CommandFailed, HarnessError, ImageUnavailable, InnerEngineUnsupported
 from harness.fleet import Fleet
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
-from harness.flows.world import LOCAL, ProvisioningFailed, Scripts, Step, UnknownVariant, World, tar_of, world_networks
+from harness.flows.world import (
+    LOCAL,
+    ProvisioningFailed,
+    Scripts,
+    Step,
+    World,
+    provision_world,
+    tar_of,
+)
 from harness.images import InnerImage
 from harness.readiness import inner_engine_unsupported
 from harness.spec import OsSpec
@@ -89,6 +97,9 @@ class DeployDaemon(World):
     which restarts unless stopped, and is ready when deployd answers.
     """
 
+    FLOW = "deploy-daemon"
+    VARIANTS = VARIANTS
+    ROLES = ROLES
     READY: ClassVar[tuple[tuple[str, str], ...]] = (("server", "deployd-ready.sh"),)
     NOT_COPIED: ClassVar[tuple[str, ...]] = ("socket",)
     SCRIPTS: ClassVar[Scripts | None] = SCRIPTS
@@ -103,6 +114,27 @@ class DeployDaemon(World):
     #: deployd's image on this machine, which the bootstrap ships to the server's own engine.
     daemon: InnerImage | None = field(default=None, metadata=LOCAL)
     _up: set[str] = field(default_factory=set, metadata=LOCAL)
+
+    @classmethod
+    def wanted(cls, fleet: Fleet, spec: OsSpec, variant: str, networks: dict[str, Network]) -> dict[str, VpsWant]:
+        """The server: room for the engine its bootstrap installs (dind), or the host's engine's socket."""
+        if spec.package_family != "apt":
+            raise ImageUnavailable(
+                f"the deploy-daemon flow runs docker-compose from the distribution archive, and {spec}'s "
+                f"({spec.package_family} family) has none (EPEL has)"
+            )
+        fleet.images.inner(spec, DAEMON_IMAGE, DAEMON_RECIPE)  # deployd's image, which the bootstrap ships
+        docker: DockerMode = "bare" if variant == "dind" else "socket"
+        return {"server": VpsWant(spec, name="server", networks=[networks["private"]], docker=docker)}
+
+    def prepare(self, fleet: Fleet) -> None:
+        daemon = fleet.images.inner(self.os, DAEMON_IMAGE, DAEMON_RECIPE)
+        if self.variant == "socket":  # on the host's engine: names of this world's own
+            self.daemon_name = f"deployd-{self.server.container.name}"
+            self.daemon_image = daemon.tag
+            self.app = f"hello{secrets.token_hex(3)}"
+        if self.variant == "dind":
+            self.daemon = daemon
 
     @property
     def server(self) -> Vps:
@@ -233,46 +265,7 @@ def provision(
     fleet: Fleet, spec: OsSpec, variant: str = "dind", networks: dict[str, Network] | None = None
 ) -> DeployDaemon:
     """Start the server of ``spec`` on a private network of ``fleet`` (or ``networks``) and bootstrap it."""
-    if variant not in VARIANTS:
-        raise UnknownVariant(variant, VARIANTS)
-    if spec.package_family != "apt":
-        raise ImageUnavailable(
-            f"the deploy-daemon flow runs docker-compose from the distribution archive, and {spec}'s "
-            f"({spec.package_family} family) has none (EPEL has)"
-        )
-    docker: DockerMode = "bare" if variant == "dind" else "socket"
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    daemon = fleet.images.inner(spec, DAEMON_IMAGE, DAEMON_RECIPE)
-    fleet.image(spec, docker)  # resolved once for the fleet: timed here
-    timings["images"] = time.monotonic() - started
-
-    started = time.monotonic()
-    nets = world_networks(fleet, DeployDaemon, "deploy-daemon", networks)
-    network = nets["private"]
-    server = fleet.vps(spec, name="server", networks=[network], docker=docker)
-    timings["starts"] = time.monotonic() - started
-    world = DeployDaemon(
-        flow="deploy-daemon",
-        variant=variant,
-        os=spec,
-        networks=nets,
-        hosts={"server": server},
-        roles=ROLES,
-        timings=timings,
-    )
-    if variant == "socket":
-        world.daemon_name = f"deployd-{server.container.name}"
-        world.daemon_image = daemon.tag
-        world.app = f"hello{secrets.token_hex(3)}"
-    if variant == "dind":
-        world.daemon = daemon
-    try:
-        apply(world)
-    except BaseException:
-        world.close()
-        raise
-    return world
+    return provision_world(DeployDaemon, fleet, spec, variant, networks)
 
 
 def apply(world: DeployDaemon) -> list[Step]:

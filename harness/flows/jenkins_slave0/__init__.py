@@ -23,7 +23,6 @@ stands; ``hardened`` (the default) the same topology done right.
 from __future__ import annotations
 
 import shlex
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,15 +32,13 @@ from harness import VpsWant
 from harness.fleet import Fleet
 from harness.flows.world import (
     REGISTRY_RECIPE,
-    VARIANTS,
     ProvisioningFailed,
     Scripts,
     Step,
-    UnknownVariant,
     World,
     at_once,
     key_only,
-    world_networks,
+    provision_world,
 )
 from harness.images import Images, InnerImage
 from harness.result import CommandResult
@@ -71,6 +68,8 @@ ROLES = {
 class JenkinsSlave0(World):
     """The provisioned world. Hosts are :class:`~harness.vps.Vps` objects, as ``vps`` is."""
 
+    FLOW = "jenkins-slave0"
+    ROLES = ROLES
     READY = (("vm", "vm-ready.sh"),)
     NETWORKS = ("public", "private")
     # laptop's and outsider's packets reach the VM with their own addresses, to which the VM (no
@@ -87,6 +86,27 @@ class JenkinsSlave0(World):
     proxy_refused: str = ""
     #: The Jenkins master's key for agents (the Docker plugin template's credentials).
     jenkins_key: KeyPair = field(default_factory=lambda: KeyPair.generate("jenkins@master"))
+
+    @classmethod
+    def wanted(cls, fleet: Fleet, spec: OsSpec, variant: str, networks: dict[str, Network]) -> dict[str, VpsWant]:
+        public, private = [networks["public"]], [networks["private"]]
+        return {
+            # laptop and outsider on the public network alone, not on the engine's bridge (see UNMASQUERADED).
+            "laptop": VpsWant(spec, name="laptop", networks=public, default_bridge=False),
+            "host2": VpsWant(spec, name="host2", networks=public + private, aliases=BASTION_NAMES[1:]),
+            # On its host-only network alone: not on the engine's bridge, where the other VPSes are.
+            "vm": VpsWant(
+                spec,
+                name="vm",
+                networks=private,
+                aliases=(VM_NAME,),
+                docker="dind",
+                inner=inner_images(fleet.images, spec),
+                default_bridge=False,
+                publish_ssh=False,
+            ),
+            "outsider": VpsWant(spec, name="outsider", networks=public, default_bridge=False),
+        }
 
     @property
     def laptop(self) -> Vps:
@@ -137,47 +157,8 @@ def inner_images(images: Images, spec: OsSpec) -> tuple[InnerImage, ...]:
 def provision(
     fleet: Fleet, spec: OsSpec, variant: str = "hardened", networks: dict[str, Network] | None = None
 ) -> JenkinsSlave0:
-    """Start the four VPSes of ``spec`` on new networks of ``fleet`` (or ``networks``) and provision them."""
-    if variant not in VARIANTS:
-        raise UnknownVariant(variant)
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    inner = inner_images(fleet.images, spec)
-    fleet.image(spec, "dind", inner), fleet.image(spec)  # resolved once for the fleet: timed here
-    timings["images"] = time.monotonic() - started
-
-    started = time.monotonic()
-    nets = world_networks(fleet, JenkinsSlave0, "jenkins-slave0", networks)
-    public, private = [nets["public"]], [nets["private"]]
-    laptop, host2, vm, outsider = fleet.start(
-        # laptop and outsider on the public network alone, not on the engine's bridge (see UNMASQUERADED).
-        VpsWant(spec, name="laptop", networks=public, default_bridge=False),
-        VpsWant(spec, name="host2", networks=public + private, aliases=BASTION_NAMES[1:]),
-        # On its host-only network alone: not on the engine's bridge, where the other VPSes are.
-        VpsWant(
-            spec,
-            name="vm",
-            networks=private,
-            aliases=(VM_NAME,),
-            docker="dind",
-            inner=inner,
-            default_bridge=False,
-            publish_ssh=False,
-        ),
-        VpsWant(spec, name="outsider", networks=public, default_bridge=False),
-    )
-    timings["starts"] = time.monotonic() - started
-    world = JenkinsSlave0(
-        flow="jenkins-slave0",
-        variant=variant,
-        os=spec,
-        networks=nets,
-        hosts={"laptop": laptop, "host2": host2, "vm": vm, "outsider": outsider},
-        roles=ROLES,
-        timings=timings,
-    )
-    apply(world)
-    return world
+    """Start laptop, host2, the VM and an outsider of ``spec`` on the write-up's two networks and provision them."""
+    return provision_world(JenkinsSlave0, fleet, spec, variant, networks)
 
 
 def proxy(world: JenkinsSlave0, env: dict[str, str]) -> None:
