@@ -31,6 +31,7 @@ from harness import labels, snapshot
 from harness.errors import SeveralFailed, UsageError
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage, recipe_key
+from harness.launch import ContainerPlan
 from harness.locks import made_once
 from harness.reaper import KEPT_PREFIX
 from harness.seeding import seeder
@@ -264,17 +265,14 @@ class Fleet:
         owner: dict[str, str] | None = None,
         on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
-        return Vps.create(
-            self.client,
-            image,
-            want,
-            container_name=container_name or self._unique(f"vps-{want.name}"),
-            owner_labels=owner or self.owner_labels,
-            identity=self.identity,
+        plan = ContainerPlan(
+            container_name or self._unique(f"vps-{want.name}"),
+            owner or self.owner_labels,
+            self.identity,
             # Off the engine's bridge, the package cache (on that bridge) is out of reach: apt goes its own way.
-            apt_proxy=self.images.package_proxy(image.spec) if want.default_bridge else None,
-            on_launch=on_launch,
+            self.images.package_proxy(image.spec) if want.default_bridge else None,
         )
+        return Vps.create(self.client, image, want, plan, on_launch)
 
     def image(self, spec: OsSpec, docker: DockerMode = "none", inner: Sequence[InnerImage] = ()) -> VpsImage:
         """The image a VPS of ``spec`` starts from; for ``dind``, one whose engine is seeded by a VPS of this fleet.

@@ -212,6 +212,17 @@ def host_socket() -> str:
     return where.removeprefix("unix://")
 
 
+@dataclass(frozen=True)
+class ContainerPlan:
+    """The container a want becomes: its name, its owner's labels, the identity it lets in, and the
+    package cache's URL for apt (``apt_proxy``; see :mod:`harness.cache`), if it uses one."""
+
+    name: str
+    owner_labels: dict[str, str] = field(hash=False)
+    identity: Identity = field(hash=False)
+    apt_proxy: str | None = None
+
+
 @dataclass
 class Launched:
     """A started VPS container and what it owns besides it."""
@@ -225,20 +236,11 @@ class Launched:
     engine_socket: LabellingSocket | None = None
 
 
-def launch(
-    client: docker.DockerClient,
-    image: VpsImage,
-    want: VpsWant,
-    *,
-    container_name: str,
-    owner_labels: dict[str, str],
-    identity: Identity,
-    apt_proxy: str | None = None,
-) -> Launched:
-    """Create and start the container of ``want``, named ``container_name``; on any failure remove what was made.
+def launch(client: docker.DockerClient, image: VpsImage, want: VpsWant, plan: ContainerPlan) -> Launched:
+    """Create and start the container of ``want`` as ``plan`` says; on any failure remove what was made.
 
-    Its keys are staged in a directory of ``identity``'s, made here, that lets
-    ``identity``'s client key in. ``docker="dind"`` needs systemd: the VPS runs
+    Its keys are staged in a directory of the plan's identity, made here, that
+    lets its client key in. ``docker="dind"`` needs systemd: the VPS runs
     docker.service with /var/lib/docker and /var/lib/containerd on volumes of
     its own (never the container's overlay; see :data:`ENGINE_STORES`).
     ``"bare"`` is the same room for an engine, with none installed or started.
@@ -246,10 +248,10 @@ def launch(
     engine's default bridge, where every other VPS is and any reaches any.
     This machine reaches it at its address on its first network (or at its
     port published there). An image with a host key (a snapshot's) keeps it,
-    and no new one is made. ``apt_proxy``: the package cache's URL, for apt
-    (see :mod:`harness.cache`).
+    and no new one is made.
     """
     name, init, docker_mode = want.name, want.init, want.docker
+    container_name, owner_labels, identity, apt_proxy = plan.name, plan.owner_labels, plan.identity, plan.apt_proxy
     secrets = identity.staging(container_name)
     host_key = None if image.host_key else KeyPair.generate(f"root@{name}")
     public_host_key = image.host_key or (host_key.public if host_key else "")

@@ -15,6 +15,7 @@ import docker
 from harness import dind, labels
 from harness.identity import Identity
 from harness.images import Images, InnerImage, VpsImage
+from harness.launch import ContainerPlan
 from harness.vps import Vps
 from harness.want import VpsWant
 
@@ -30,15 +31,9 @@ def seeder(client: docker.DockerClient, images: Images, identity: Identity, sess
     def seed(image: VpsImage, inner: tuple[InnerImage, ...] = ()) -> bytes:
         wanted = dataclasses.replace(image, inner=inner)
         want = VpsWant(image.spec, name="seed", docker="dind")
-        vps = Vps.create(
-            client,
-            wanted,
-            want,
-            container_name=f"vps-seed-{session}-{os.getpid()}-{next(_counter)}",
-            owner_labels=labels.owner_labels(session),
-            identity=identity,
-            apt_proxy=images.package_proxy(image.spec),
-        )
+        name = f"vps-seed-{session}-{os.getpid()}-{next(_counter)}"
+        plan = ContainerPlan(name, labels.owner_labels(session), identity, images.package_proxy(image.spec))
+        vps = Vps.create(client, wanted, want, plan)
         try:
             return dind.docker_store(vps, wanted)
         finally:

@@ -8,7 +8,7 @@
 
 >>> want = VpsWant("debian:12", name="web1")
 >>> vps = Vps.create(  # doctest: +SKIP
-...     client, image, want, container_name="web1-abc", owner_labels={}, identity=Identity.fresh()
+...     client, image, want, ContainerPlan("web1-abc", owner_labels={}, identity=Identity.fresh())
 ... )
 >>> vps.run("cat /etc/hostname").stdout  # doctest: +SKIP
 'web1\\n'
@@ -32,7 +32,7 @@ from harness.errors import CommandFailed
 from harness.files import RemoteFiles
 from harness.identity import Identity
 from harness.images import VpsImage
-from harness.launch import Launched, launch, launched_before
+from harness.launch import ContainerPlan, Launched, launch, launched_before
 from harness.reaper import remove_container, remove_labelled
 from harness.result import CommandResult
 from harness.route import Route
@@ -82,11 +82,7 @@ class Vps:
         client: docker.DockerClient,
         image: VpsImage,
         want: VpsWant,
-        *,
-        container_name: str,
-        owner_labels: dict[str, str],
-        identity: Identity,
-        apt_proxy: str | None = None,
+        plan: ContainerPlan,
         on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
         """Launch ``want`` from ``image`` (see :func:`harness.launch.launch`) and wait until it is ready;
@@ -94,16 +90,7 @@ class Vps:
 
         ``on_launch`` is called once its container runs, before the wait.
         """
-        launched = launch(
-            client,
-            image,
-            want,
-            container_name=container_name,
-            owner_labels=owner_labels,
-            identity=identity,
-            apt_proxy=apt_proxy,
-        )
-        vps = cls(client, want, launched, identity)
+        vps = cls(client, want, launch(client, image, want, plan), plan.identity)
         try:
             on_launch()
             vps.wait_ready()
