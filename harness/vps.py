@@ -51,6 +51,7 @@ class Vps:
 
     def __init__(self, client: docker.DockerClient, want: VpsWant, launched: Launched, identity: Identity) -> None:
         self.client = client
+        where = f"VPS {want.name}"
         self.container = launched.container
         self.want = want
         self.os, self.name, self.init, self.docker = want.os, want.name, want.init, want.docker
@@ -64,12 +65,13 @@ class Vps:
         self.cables = Cables(self.container, want.name, self.aliases, list(want.networks))
         self.networks = self.cables.networks
         self.published = want.publish_ssh
-        #: What the VPS owns besides its container, removed with it.
-        self.secrets = launched.secrets
-        self.volumes = list(launched.volumes)
+        #: What the VPS owns besides its container (staged keys, volumes, the engine socket), removed with it.
+        self.launched = launched
         self.engine_socket = launched.engine_socket
         #: How the harness reaches it (see :class:`~harness.connections.Connections`).
         self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, self.published)
+        #: Its files, as root over SFTP (see :class:`~harness.files.RemoteFiles`): ``put``, ``read_text``... use it.
+        self.files = RemoteFiles(lambda: self.session("root").sftp(), lambda line: self.run(line, sudo=True), where)
         #: The bastion the test's SSH goes through (see :meth:`jump_to`).
         self.via: Vps | None = None
         self._host: Any = None
@@ -85,11 +87,8 @@ class Vps:
         plan: ContainerPlan,
         on_launch: Callable[[], None] = lambda: None,
     ) -> Vps:
-        """Launch ``want`` from ``image`` (see :func:`harness.launch.launch`) and wait until it is ready;
-        on failure remove it.
-
-        ``on_launch`` is called once its container runs, before the wait.
-        """
+        """Launch ``want`` from ``image`` as ``plan`` says (:func:`harness.launch.launch`), call ``on_launch``
+        once its container runs, and wait until it is ready; on failure remove it."""
         vps = cls(client, want, launch(client, image, want, plan), plan.identity)
         try:
             on_launch()
@@ -156,8 +155,8 @@ class Vps:
             self.engine_socket.close()
         if self.docker != "none":
             remove_labelled(self.client, {"label": f"{labels.PARENT}={self.container.name}"})
-        if self.secrets is not None:
-            shutil.rmtree(self.secrets, ignore_errors=True)
+        if self.launched.secrets is not None:
+            shutil.rmtree(self.launched.secrets, ignore_errors=True)
         self.identity.forget(self.ssh_alias)
 
     # -- how it is reached ------------------------------------------------
@@ -212,10 +211,6 @@ class Vps:
         """A pasteable OpenSSH line that reaches this VPS, host key pinned (through its bastion after ``jump_to``)."""
         return self.route.ssh_command()
 
-    def known_hosts_line(self) -> str:
-        """The known_hosts line that pins this VPS where it is reached."""
-        return self.known_hosts_file.read_text().strip()
-
     @property
     def host(self) -> Any:
         """A pytest-testinfra ``Host`` over this VPS's own pinned connection (through its bastion too)."""
@@ -240,12 +235,8 @@ class Vps:
         return self.cables.ip_on(network)
 
     def jump_to(self, target: Vps) -> Vps:
-        """Reach ``target`` through this VPS from now on (this one is the bastion).
-
-        The test's SSH to ``target`` becomes a ``direct-tcpip`` channel over
-        this VPS's connection to its address on a network they share, as
-        ``ssh -J`` does; ``target`` needs no published port.
-        """
+        """Reach ``target`` through this VPS (the bastion) from now on, as ``ssh -J`` does: a ``direct-tcpip``
+        channel to its address on a network they share; ``target`` needs no published port."""
         self.cables.shared_ip(target.cables)  # fail now, not at the first command
         target.close()
         target.via, target.connections.via = self, self.connections
@@ -286,13 +277,6 @@ class Vps:
             raise CommandFailed(result, f"VPS {self.name}")
         return result
 
-    @property
-    def files(self) -> RemoteFiles:
-        """Its files, as root over SFTP (see :class:`~harness.files.RemoteFiles`); the methods below use it."""
-        return RemoteFiles(
-            lambda: self.session("root").sftp(), lambda line: self.run(line, sudo=True), f"VPS {self.name}"
-        )
-
     def put(self, local_path: str | Path, remote_path: str, mode: int | None = None, owner: str | None = None) -> None:
         """Copy a local file to the VPS as root, parents made, ``mode`` set before the content is written."""
         self.files.put(local_path, remote_path, mode, owner)
@@ -322,10 +306,7 @@ class Vps:
     def forward(self, port: int, host: str = "127.0.0.1") -> int:
         """A port on 127.0.0.1 here that reaches ``host:port`` as this VPS sees it (``ssh -L``).
 
-        Asked again for the same ``host:port``, the same port: one listener
-        each, however often a test polls.
-
-        >>> url = f"http://127.0.0.1:{vps.forward(8080)}/"  # doctest: +SKIP
+        Asked again for the same ``host:port``, the same port: one listener each, however often a test polls.
         """
         return self.connections.forward(port, host)
 

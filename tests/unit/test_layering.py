@@ -109,3 +109,22 @@ def test_the_package_init_imports_the_harness_only_lazily() -> None:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness") and id(node) not in guarded
     ]
     assert eager == []
+
+
+def test_no_class_over_300_lines_and_no_function_over_8_parameters() -> None:
+    """A class that outgrows a screenful of screens is doing several jobs; a long parameter list is a value
+    that wants a name (a VpsWant, a ContainerPlan)."""
+    big, long = [], []
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            where = f"{path.relative_to(CORE)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.ClassDef) and node.end_lineno and node.end_lineno - node.lineno + 1 > 300:
+                big.append(f"{where} {node.name}")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+                count = len(names) + (args.vararg is not None) + (args.kwarg is not None)
+                count -= bool(names) and names[0] in ("self", "cls")
+                if count > 8:
+                    long.append(f"{where} {node.name} ({count})")
+    assert (big, long) == ([], [])
