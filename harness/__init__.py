@@ -35,14 +35,17 @@ if TYPE_CHECKING:
         UsageError,
         VpsNotReady,
     )
-    from harness.fleet import Fleet
-    from harness.images import Images, InnerImage, VpsImage
+    from harness.fleet import Fleet, at_once
+    from harness.images import KEY_LABEL, Images, InnerImage, VpsImage, recipe_key
+    from harness.locks import made_once
+    from harness.readiness import inner_engine_unsupported
     from harness.result import CommandResult
     from harness.route import Route
     from harness.snapshot import Snapshot
     from harness.spec import SUPPORTED, OsSpec, parse_spec, parse_specs
-    from harness.ssh import KeyPair
+    from harness.ssh import KeyPair, SshSession
     from harness.vps import Vps
+    from harness.waiting import wait_for
     from harness.want import DockerMode, Init, VpsWant
 
 try:
@@ -90,6 +93,14 @@ _HOMES = {
     "DockerMode": "harness.want",
     "Init": "harness.want",
     "VpsWant": "harness.want",
+    # What a flow is built with, besides the VPSes (harness.flows uses these and nothing else of the core).
+    "at_once": "harness.fleet",
+    "wait_for": "harness.waiting",
+    "SshSession": "harness.ssh",
+    "inner_engine_unsupported": "harness.readiness",
+    "made_once": "harness.locks",
+    "recipe_key": "harness.images",
+    "KEY_LABEL": "harness.images",
 }
 
 #: The same names as ``_HOMES`` (a test checks), spelled out for linters and readers.
@@ -110,6 +121,7 @@ __all__ = [
     "Init",
     "InnerEngineUnsupported",
     "InnerImage",
+    "KEY_LABEL",
     "KeyPair",
     "OsSpec",
     "Route",
@@ -117,6 +129,7 @@ __all__ = [
     "SeveralFailed",
     "Snapshot",
     "SnapshotRefused",
+    "SshSession",
     "UnknownOsSpec",
     "UsageError",
     "Vps",
@@ -124,9 +137,14 @@ __all__ = [
     "VpsImage",
     "VpsNotReady",
     "VpsWant",
+    "at_once",
     "docker_client",
+    "inner_engine_unsupported",
+    "made_once",
     "parse_spec",
     "parse_specs",
+    "recipe_key",
+    "wait_for",
 ]
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "BARE",
     "DIND",
     "INNER",
+    "KEY_LABEL",
     "SNAPSHOT",
     "Images",
     "InnerImage",
@@ -54,6 +55,8 @@ __all__ = [
 
 VPS_REPOSITORY = "vps-harness/vps"
 INNER_REPOSITORY = "vps-harness/inner"
+#: The label every image this project makes carries its content key under (its tag ends with the key's start).
+KEY_LABEL = labels.RECIPE_HASH
 #: Bump to invalidate every cached VPS image (a change in how images are built
 #: that the recipe files do not show).
 RECIPE_FORMAT = "1"

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, cast
 
 import docker
 import docker.errors
+from docker import DockerClient
 from docker.models.images import Image
 
 from harness import labels
@@ -92,6 +93,16 @@ class Snapshot:
             host_key=found[HOST_KEY_LABEL],
             source=found.get(labels.SNAPSHOT_OF, ""),
         )
+
+    @staticmethod
+    def find(client: DockerClient, tag: str) -> Snapshot | None:
+        """The snapshot tagged ``tag``, if this engine has it (see :func:`find`)."""
+        return find(client, tag)
+
+    @staticmethod
+    def tag_for(spec: OsSpec, name: str, key: str) -> str:
+        """The tag of the snapshot of VPS ``name`` of ``spec`` under content key ``key`` (see :func:`tag_for`)."""
+        return tag_for(spec, name, key)
 
     def image(self) -> VpsImage:
         """What :meth:`harness.vps.Vps.create` starts: an image whose engine, if any, has its store already."""

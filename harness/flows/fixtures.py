@@ -20,8 +20,7 @@ from typing import TypeVar
 
 import pytest
 
-from harness.errors import ImageUnavailable
-from harness.fleet import Fleet
+from harness import Fleet, ImageUnavailable, OsSpec
 from harness.flows import ci_registry as ci_registry_flow
 from harness.flows import deploy_daemon as deploy_daemon_flow
 from harness.flows import jenkins_slave0 as jenkins_slave0_flow
@@ -32,7 +31,6 @@ from harness.flows.deploy_daemon import DeployDaemon
 from harness.flows.jenkins_slave0 import JenkinsSlave0
 from harness.flows.snapshots import snapshotted_world
 from harness.flows.world import VARIANTS, World
-from harness.spec import OsSpec
 
 W = TypeVar("W", bound=World)
 

@@ -57,16 +57,8 @@ from docker.models.networks import Network
 from filelock import FileLock, Timeout
 
 import vps_images
-from harness import labels, snapshot
-from harness.errors import ConfigError, HarnessError
-from harness.fleet import Fleet
+from harness import KEY_LABEL, ConfigError, Fleet, HarnessError, KeyPair, OsSpec, Snapshot, Vps, made_once, recipe_key
 from harness.flows.world import FLOWS, LIB, Step, World, at_once
-from harness.images import recipe_key
-from harness.locks import made_once
-from harness.snapshot import Snapshot
-from harness.spec import OsSpec
-from harness.ssh import KeyPair
-from harness.vps import Vps
 
 W = TypeVar("W", bound=World)
 
@@ -208,7 +200,7 @@ def _slot_networks(
 def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[str, Snapshot]] | None:
     """The manifest (with the world's values) and host snapshots of the world of ``key``, when every
     snapshot and the values' file are here."""
-    rows = fleet.client.api.images(filters={"label": [f"{labels.RECIPE_HASH}={key}", WORLD_LABEL]})
+    rows = fleet.client.api.images(filters={"label": [f"{KEY_LABEL}={key}", WORLD_LABEL]})
     kept = _values_file(fleet, key)
     if not rows or not kept.is_file():
         return None
@@ -217,7 +209,7 @@ def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[st
     manifest["key"] = key
     found = {}
     for name, host in manifest["hosts"].items():
-        snap = snapshot.find(fleet.client, snapshot.tag_for(spec, host["name"], key))
+        snap = Snapshot.find(fleet.client, Snapshot.tag_for(spec, host["name"], key))
         if snap is None:
             return None
         found[name] = snap
@@ -261,10 +253,8 @@ def _snapshot(fleet: Fleet, world: World, key: str, recipe: tuple[Path, ...], sa
             "steps": [[step.host, step.script, list(step.changed), step.seconds] for step in world.steps],
         }
         text = json.dumps(manifest)
-        take = functools.partial(
-            snapshot.take, key=key, recipe=recipe, salt=salt, extra_labels={WORLD_LABEL: text}, power_on=False
-        )
-        at_once([functools.partial(take, vps) for vps in world.hosts.values()], list(world.hosts))
+        options = {"recipe": recipe, "salt": salt, "extra_labels": {WORLD_LABEL: text}, "power_on": False}
+        at_once([functools.partial(vps.snapshot, key, **options) for vps in world.hosts.values()], list(world.hosts))
         # After the images: the values of a world are forgotten when no image carries its key.
         _keep_values(fleet, key, _values(world))
 

@@ -21,12 +21,7 @@ from typing import ClassVar, TypeVar
 
 from docker.models.networks import Network
 
-from harness import VpsWant
-from harness.errors import HarnessError
-from harness.fleet import Fleet, at_once
-from harness.result import CommandResult
-from harness.spec import OsSpec
-from harness.vps import Vps
+from harness import CommandResult, Fleet, HarnessError, OsSpec, Vps, VpsWant, at_once
 
 FLOWS = Path(__file__).parent
 #: The shell library every flow's scripts source.

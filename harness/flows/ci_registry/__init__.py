@@ -27,9 +27,7 @@ from pathlib import Path
 
 from docker.models.networks import Network
 
-from harness import VpsWant
-from harness.errors import CommandFailed
-from harness.fleet import Fleet
+from harness import CommandFailed, CommandResult, Fleet, KeyPair, OsSpec, SshSession, Vps, VpsWant
 from harness.flows.world import (
     REGISTRY_RECIPE,
     Scripts,
@@ -39,10 +37,6 @@ from harness.flows.world import (
     key_only,
     provision_world,
 )
-from harness.result import CommandResult
-from harness.spec import OsSpec
-from harness.ssh import KeyPair, SshSession
-from harness.vps import Vps
 
 FOLDER = Path(__file__).parent
 SCRIPTS = Scripts("ci-registry", FOLDER)

@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 
 from docker.models.networks import Network
 
-from harness import VpsWant
-from harness.fleet import Fleet
+from harness import CommandResult, Fleet, OsSpec, VpsWant
 from harness.flows.ci_registry import REGISTRY, SCRIPTS, BuildHost, engines
 from harness.flows.world import Step, at_once, provision_world
-from harness.result import CommandResult
-from harness.spec import OsSpec
 
 #: The registry's accounts, one per job of the test (their passwords are made per world).
 USERS = ("alice", "bob")

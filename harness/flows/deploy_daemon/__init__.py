@@ -41,9 +41,21 @@ from typing import Any, ClassVar
 import requests
 from docker.models.networks import Network
 
-from harness import DockerMode, VpsWant, labels
-from harness.errors import CommandFailed, HarnessError, ImageUnavailable, InnerEngineUnsupported
-from harness.fleet import Fleet
+from harness import (
+    KEY_LABEL,
+    CommandFailed,
+    DockerMode,
+    Fleet,
+    HarnessError,
+    ImageUnavailable,
+    InnerEngineUnsupported,
+    InnerImage,
+    OsSpec,
+    Vps,
+    VpsWant,
+    inner_engine_unsupported,
+    wait_for,
+)
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
 from harness.flows.world import (
     LOCAL,
@@ -54,11 +66,6 @@ from harness.flows.world import (
     provision_world,
     tar_of,
 )
-from harness.images import InnerImage
-from harness.readiness import inner_engine_unsupported
-from harness.spec import OsSpec
-from harness.vps import Vps
-from harness.waiting import wait_for
 
 FOLDER = Path(__file__).parent
 SCRIPTS = Scripts("deploy-daemon", FOLDER)
@@ -325,7 +332,7 @@ def load_daemon_image(server: Vps, daemon: InnerImage) -> Step:
     """
     started = time.monotonic()
     wanted = daemon.tag.rsplit("-", 1)[1]
-    label = f"{{{{index .Config.Labels {json.dumps(labels.RECIPE_HASH)}}}}}"
+    label = f"{{{{index .Config.Labels {json.dumps(KEY_LABEL)}}}}}"
     have = server.run(f"docker image inspect -f '{label}' {DAEMON_IMAGE}", check=False).stdout.strip()
     if have == wanted:
         said = f"ok: {DAEMON_IMAGE} is {daemon.tag}"

@@ -28,8 +28,7 @@ from pathlib import Path
 
 from docker.models.networks import Network
 
-from harness import VpsWant
-from harness.fleet import Fleet
+from harness import CommandResult, Fleet, Images, InnerImage, KeyPair, OsSpec, Vps, VpsWant
 from harness.flows.world import (
     REGISTRY_RECIPE,
     ProvisioningFailed,
@@ -40,11 +39,6 @@ from harness.flows.world import (
     key_only,
     provision_world,
 )
-from harness.images import Images, InnerImage
-from harness.result import CommandResult
-from harness.spec import OsSpec
-from harness.ssh import KeyPair
-from harness.vps import Vps
 
 FOLDER = Path(__file__).parent
 #: The agent image's recipe (sshd, a JRE, user jenkins).

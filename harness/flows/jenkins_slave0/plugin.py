@@ -45,9 +45,8 @@ import paramiko
 import requests
 from requests.adapters import HTTPAdapter
 
-from harness.errors import HarnessError
+from harness import HarnessError, KeyPair
 from harness.flows.world import key_only
-from harness.ssh import KeyPair
 
 #: The labels current plugins put on their containers.
 JENKINS_ID = "com.nirima.jenkins.plugins.docker.JenkinsId"
