@@ -350,8 +350,10 @@ class Images:
         tag = self.inner_tag(spec, base, name, recipe)
         what = f"inner image {name} of {spec}"
         extra = {labels.INNER_NAME: name, labels.RECIPE: str(recipe.resolve())}
-        proxy = self.package_proxy(spec) if proxied else None
-        build = lambda: self._build_inner(spec, base, (recipe, dockerfile), tag, extra, proxy)  # noqa: E731
+        # The package cache is asked for when a build runs, not for an image that is there.
+        build = lambda: self._build_inner(  # noqa: E731
+            spec, base, (recipe, dockerfile), tag, extra, self.package_proxy(spec) if proxied else None
+        )
         image, built = self._once(tag, what, build)
         return InnerImage(spec, name, tag, image.id, built)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness import engine
@@ -39,14 +40,16 @@ DIND_UNITS = ("docker.service", "containerd.service")
 ENGINE_FLOOR = 30.0
 
 
-def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT) -> str:
-    """Wait until SSH logs in and, under systemd, the boot has finished; the units that failed at boot, if any.
+def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT, booted: Callable[[str], None] = lambda units: None) -> None:
+    """Wait until SSH logs in and, under systemd, the boot has finished.
 
     Until the boot lets users in (``/run/nologin`` is gone), logins fail
     as on a real server; they are retried like a closed port. The boot
     is then awaited on the VPS itself, in one command. The stages share
     ``timeout``: a VPS that is not ready fails within it, whichever stage
     it is stuck in (a DinD engine still gets :data:`ENGINE_FLOOR` seconds).
+    ``booted(units)`` hears the units that failed at boot ("" for none) as soon
+    as the boot has finished, before the wait for a DinD engine, which may fail.
     """
     deadline = time.monotonic() + timeout
 
@@ -65,7 +68,8 @@ def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT) -> str:
     wait_for(vps.session().banner, **probe)  # type: ignore[arg-type]
     wait_for(lambda: vps.session().connect(timeout=min(5.0, left())), **probe)  # type: ignore[arg-type]
     if vps.init != "systemd":
-        return ""
+        booted("")
+        return
     state = wait_for(
         lambda: _booted(vps.session().run(AWAIT_BOOT, timeout=left()).stdout.strip()),
         timeout=timeout,
@@ -73,7 +77,7 @@ def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT) -> str:
         what=f"systemd boot of VPS {vps.name}",
         still_alive=lambda: exited(vps),
     )
-    failed = vps.session().run("systemctl --failed --no-legend", timeout=10).stdout if state == "degraded" else ""
+    booted(vps.session().run("systemctl --failed --no-legend", timeout=10).stdout if state == "degraded" else "")
     # A DinD engine gets at least ENGINE_FLOOR of its own, however long the boot took.
     if vps.docker == "dind" and not _engine_answers(vps, max(left(), ENGINE_FLOOR)):
         message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
@@ -82,7 +86,6 @@ def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT) -> str:
         if reason:
             raise InnerEngineUnsupported(f"{message}: {reason}; {journal}", reason)
         raise VpsNotReady(f"{message}; {journal}")
-    return failed
 
 
 def _engine_answers(vps: Shell, timeout: float) -> bool:

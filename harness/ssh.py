@@ -79,12 +79,12 @@ class Transcript:
     #: Text never shown: results are redacted when rendered, and the report as a whole.
     secrets: set[str] = field(default_factory=set)
 
-    def keep(self, result: CommandResult, as_given: str, secret: Iterable[str] = ()) -> CommandResult:
-        """Keep ``result`` of the command given as ``as_given`` (before any wrapping), redacted, and return it so.
-
-        ``secret``: more text never to show, in this result and every later one.
-        """
+    def hide(self, secret: Iterable[str]) -> None:
+        """Never show ``secret`` (text) from now on: in results, errors and reports, whatever happens next."""
         self.secrets.update(s for s in secret if s)
+
+    def keep(self, result: CommandResult, as_given: str) -> CommandResult:
+        """Keep ``result`` of the command given as ``as_given`` (before any wrapping), redacted, and return it so."""
         if result.command != as_given:
             result = CommandResult(as_given, result.exit_status, result.stdout, result.stderr, result.duration)
         result = result.redacted(self.secrets)

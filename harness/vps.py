@@ -67,7 +67,7 @@ class Vps:
         self.published = want.publish_ssh
         #: What the VPS owns besides its container (staged keys, volumes, the engine socket), removed with it.
         self.launched = launched
-        self.engine_socket = launched.engine_socket
+        self.volumes, self.engine_socket = list(launched.volumes), launched.engine_socket
         #: How the harness reaches it (see :class:`~harness.connections.Connections`).
         self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, self.published)
         #: Its files, as root over SFTP (see :class:`~harness.files.RemoteFiles`): ``put``, ``read_text``... use it.
@@ -108,7 +108,7 @@ class Vps:
 
     def wait_ready(self, timeout: float = readiness.READY_TIMEOUT) -> None:
         """Wait until SSH logs in and, under systemd, the boot has finished (see :mod:`harness.readiness`)."""
-        self.failed_units = readiness.wait_ready(self, timeout)
+        readiness.wait_ready(self, timeout, booted=lambda units: setattr(self, "failed_units", units))
 
     def restart(self) -> None:
         """Reboot: the container restarts (its files are kept) and SSH reconnects."""
@@ -272,7 +272,8 @@ class Vps:
         1
         """
         line = as_user(command, user or ("root" if sudo else self.user), self.user, env)
-        result = self.transcript.keep(self.session().run(line, timeout=timeout, stdin=stdin), command, secret)
+        self.transcript.hide(secret)  # first: a command that times out must not show it either
+        result = self.transcript.keep(self.session().run(line, timeout=timeout, stdin=stdin), command)
         if check and not result.ok:
             raise CommandFailed(result, f"VPS {self.name}")
         return result

@@ -1,6 +1,6 @@
 """Provisioned worlds from snapshots: provision once, then start copies in a second or two.
 
-:func:`provisioned` gives a world as its flow's ``provision`` makes it. The
+:func:`snapshotted_world` gives a world as its flow's ``provision`` makes it. The
 first time, it provisions the world and snapshots each VPS
 (:mod:`harness.snapshot`); every later time, on this machine, in this run or
 a later one, in any xdist worker, it starts copies of those snapshots and
@@ -139,11 +139,12 @@ def snapshotted_world(provision: Callable[..., W], fleet: Fleet, spec: OsSpec, v
     def make() -> tuple[dict[str, Any], dict[str, Snapshot]]:
         provisioning = time.monotonic()
         world = provision(fleet, spec, variant, networks=networks)
-        timings.update(world.timings, provisioning=time.monotonic() - provisioning)
+        provisioned_in = time.monotonic() - provisioning
         try:
             _snapshot(fleet, world, key, recipe, salt)
         finally:
             world.close()
+            timings.update(world.timings, provisioning=provisioned_in)  # its snapshot's seconds too
         # Its VPSes would come back on new addresses, so the world is replaced by a copy on the same ones.
         fleet.discard(*world.hosts.values(), *networks.values())
         found = _find(fleet, spec, key)
