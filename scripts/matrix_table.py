@@ -4,6 +4,9 @@
 
 NAME (default ``matrix``) names the markers the table goes between: ``<!-- NAME:start -->``,
 ``<!-- NAME:end -->`` (``matrix-cgroup2`` for the cgroup-v2 engine's table).
+
+A run of some OSes (``make matrix MATRIX_SPECS=...``) replaces their columns and keeps the
+other OSes' columns as the page had them, notes renumbered.
 """
 
 from __future__ import annotations
@@ -35,6 +38,28 @@ def note(message: str, notes: list[str]) -> int:
     return notes.index(text) + 1
 
 
+def table_on_page(block: str) -> tuple[dict[str, dict[str, str]], list[str], list[str]]:
+    """The columns (OS: check: cell), the checks (as shown) and the notes of a table this script wrote."""
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    notes = [re.sub(r"^\[\d+\] ", "", line).rstrip() for line in block.splitlines() if re.match(r"^\[\d+\] ", line)]
+    if not rows:
+        return {}, [], notes
+    specs = [cell.strip() for cell in rows[0].strip("|").split("|")][1:]
+    columns: dict[str, dict[str, str]] = {spec: {} for spec in specs}
+    checks = []
+    for row in rows[1:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        checks.append(cells[0])
+        for spec, cell in zip(specs, cells[1:]):
+            columns[spec][cells[0]] = cell
+    return columns, checks, notes
+
+
+def renumbered(cell: str, old: list[str], notes: list[str]) -> str:
+    """``cell`` with its ``[n]`` (a note of ``old``) numbered as that note is in ``notes``."""
+    return re.sub(r"\[(\d+)\]", lambda m: f"[{note(old[int(m[1]) - 1], notes)}]", cell)
+
+
 def main(directory: str, readme: str, name: str = "matrix") -> int:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     results: dict[str, dict[str, str]] = {}
@@ -50,21 +75,35 @@ def main(directory: str, readme: str, name: str = "matrix") -> int:
             # A test whose call failed and whose teardown then erred has two testcases: the first tells why.
             if not cells.get(check, "").startswith(("FAIL", "ERROR")):
                 cells[check] = outcome(case, notes)
-    lines = ["| check | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
-    for check in checks:
-        cells = [results[spec].get(check, "-").replace("|", "/") for spec in results]
-        lines.append(f"| {check.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    if notes:
-        lines += [""] + [f"[{number}] {text}  " for number, text in enumerate(notes, 1)]
     text = Path(readme).read_text()
     if start not in text or end not in text:
         print(f"matrix_table: {readme} has no {start} ... {end} markers", file=sys.stderr)
         return 1
     head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
+    block, tail = rest.split(end, 1)
+    # As shown: the checks' names with spaces, the cells with no "|".
+    shown = {
+        spec: {c.replace("_", " "): v.replace("|", "/") for c, v in cells.items()} for spec, cells in results.items()
+    }
+    order = [check.replace("_", " ") for check in checks]
+    kept, kept_checks, old_notes = table_on_page(block)
+    columns: dict[str, dict[str, str]] = {}
+    for spec in sorted({*kept, *shown}):
+        if spec in shown:
+            columns[spec] = shown[spec]
+        else:  # an OS this run did not cover: its column as the page had it
+            columns[spec] = {check: renumbered(cell, old_notes, notes) for check, cell in kept[spec].items()}
+    order += [check for check in kept_checks if check not in order]
+    lines = ["| check | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for check in order:
+        lines.append(f"| {check} | " + " | ".join(columns[spec].get(check, "-") for spec in columns) + " |")
+    if notes:
+        lines += [""] + [f"[{number}] {text}  " for number, text in enumerate(notes, 1)]
     Path(readme).write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
     failed = sum(cell.startswith(("FAIL", "ERROR")) for spec in results.values() for cell in spec.values())
-    print(f"matrix_table: {len(checks)} checks on {len(results)} OSes, {failed} failed")
+    print(
+        f"matrix_table: {len(checks)} checks on {len(results)} OSes run ({len(columns)} in the table), {failed} failed"
+    )
     return 1 if failed else 0
 
 
