@@ -186,7 +186,7 @@ class Fleet:
             raise UsageError(f"a copy of snapshot {snapshot.tag} is what the snapshot was; drop {', '.join(fixed)}")
         placement = {word: value for word, value in placement.items() if word not in FIXED_BY_IMAGE}
         placement["name"] = placement.get("name") or snapshot.name
-        want = VpsWant.of(snapshot.spec, init=snapshot.init, docker=snapshot.docker, **placement)
+        want = VpsWant.of(snapshot.os, init=snapshot.init, docker=snapshot.docker, **placement)
         vps = self._create(snapshot.image(), want, on_launch=on_launch)
         self.vpses.append(vps)
         return vps

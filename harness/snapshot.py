@@ -70,7 +70,7 @@ class Snapshot:
 
     tag: str
     image_id: str
-    spec: OsSpec
+    os: OsSpec
     name: str
     init: Init
     docker: DockerMode
@@ -86,7 +86,7 @@ class Snapshot:
         return cls(
             tag=image.tags[0] if image.tags else image.id,
             image_id=str(image.id),
-            spec=parse_spec(found[labels.SPEC]),
+            os=parse_spec(found[labels.SPEC]),
             name=found[labels.NAME],
             init=cast(Init, found[labels.INIT]),
             docker=cast(DockerMode, found[labels.DOCKER]),
@@ -106,7 +106,7 @@ class Snapshot:
 
     def image(self) -> VpsImage:
         """What :meth:`harness.vps.Vps.create` starts: an image whose engine, if any, has its store already."""
-        return VpsImage(self.spec, self.tag, self.image_id, base="", built=False, seeded=True, host_key=self.host_key)
+        return VpsImage(self.os, self.tag, self.image_id, base="", built=False, seeded=True, host_key=self.host_key)
 
 
 def tag_for(spec: OsSpec, name: str, key: str) -> str:

@@ -300,7 +300,7 @@ def _restore(
     world = cls(
         flow=manifest["flow"],
         variant=manifest["variant"],
-        os=next(iter(snaps.values())).spec,
+        os=next(iter(snaps.values())).os,
         networks=networks,
         hosts=dict(zip(snaps, hosts)),
         roles=manifest["roles"],
