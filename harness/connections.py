@@ -70,8 +70,9 @@ class Connections:
             )
         return int(bindings[0]["HostPort"])
 
-    def session(self, user: str) -> SshSession:
-        """The persistent SSH connection as ``user`` along :attr:`route`, made on first use."""
+    def session(self, user: str = "") -> SshSession:
+        """The persistent SSH connection as ``user`` (default: :attr:`user`) along :attr:`route`, made on first use."""
+        user = user or self.user
         session = self._sessions.get(user)
         if session is None:
             route = self.route

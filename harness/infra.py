@@ -33,7 +33,7 @@ class VpsBackend(ParamikoBackend):
     def client(self) -> paramiko.SSHClient:
         # testinfra deletes this attribute to reconnect once after a dropped
         # connection; the next access then reconnects through the harness.
-        return self.vps.session().connect()
+        return self.vps.connections.session().connect()
 
 
 def testinfra_host(vps: Reached) -> Any:

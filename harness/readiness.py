@@ -65,19 +65,23 @@ def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT, booted: Callable[[str
         "still_alive": lambda: exited(vps),
         "max_delay": PROBE_INTERVAL,
     }
-    wait_for(vps.session().banner, **probe)  # type: ignore[arg-type]
-    wait_for(lambda: vps.session().connect(timeout=min(5.0, left())), **probe)  # type: ignore[arg-type]
+    wait_for(vps.connections.session().banner, **probe)  # type: ignore[arg-type]
+    wait_for(lambda: vps.connections.session().connect(timeout=min(5.0, left())), **probe)  # type: ignore[arg-type]
     if vps.init != "systemd":
         booted("")
         return
     state = wait_for(
-        lambda: _booted(vps.session().run(AWAIT_BOOT, timeout=left()).stdout.strip()),
+        lambda: _booted(vps.connections.session().run(AWAIT_BOOT, timeout=left()).stdout.strip()),
         timeout=timeout,
         deadline=deadline,
         what=f"systemd boot of VPS {vps.name}",
         still_alive=lambda: exited(vps),
     )
-    booted(vps.session().run("systemctl --failed --no-legend", timeout=10).stdout if state == "degraded" else "")
+    booted(
+        vps.connections.session().run("systemctl --failed --no-legend", timeout=10).stdout
+        if state == "degraded"
+        else ""
+    )
     # A DinD engine gets at least ENGINE_FLOOR of its own, however long the boot took.
     if vps.docker == "dind" and not _engine_answers(vps, max(left(), ENGINE_FLOOR)):
         message = f"the Docker engine inside VPS {vps.name} never answered `docker info`"
@@ -91,7 +95,7 @@ def wait_ready(vps: Shell, timeout: float = READY_TIMEOUT, booted: Callable[[str
 def _engine_answers(vps: Shell, timeout: float) -> bool:
     """Whether a DinD VPS's own engine answers within ``timeout`` (and :data:`AWAIT_DOCKER`'s own bound)."""
     try:
-        return vps.session().run(AWAIT_DOCKER, timeout=timeout).exit_status == 0
+        return vps.connections.session().run(AWAIT_DOCKER, timeout=timeout).exit_status == 0
     except CommandTimeout:
         return False
 
@@ -106,7 +110,7 @@ def inner_engine_unsupported(vps: Shell) -> str | None:
     """
     if engine.cgroup_version(vps.client) != 2:
         return None
-    said = vps.session().run("PATH=/usr/sbin:/usr/bin:/sbin:/bin dockerd --version", timeout=10).stdout
+    said = vps.connections.session().run("PATH=/usr/sbin:/usr/bin:/sbin:/bin dockerd --version", timeout=10).stdout
     found = re.search(r"version (\d+)\.(\d+)", said)
     if found and (int(found[1]), int(found[2])) < (20, 10):
         return (

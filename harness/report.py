@@ -13,6 +13,7 @@ from harness.want import OWN_ENGINE
 
 if TYPE_CHECKING:
     from harness.server import Console, Reported, Shell
+    from harness.ssh import Transcript
 
 #: Carriage returns and colour codes a console adds.
 _TERMINAL_CONTROL = re.compile(r"\r|\x1b\[[0-9;]*m")
@@ -30,12 +31,12 @@ def journal(vps: Shell, lines: int = 200, units: tuple[str, ...] = ()) -> str:
         return "(sshd is PID 1: no journal; its log is in docker logs)"
     only = "".join(f" -u {shlex.quote(unit)}" for unit in units)
     try:
-        return vps.session().run(f"sudo -n journalctl -n {lines}{only} --no-pager", timeout=20).stdout
+        return vps.connections.session().run(f"sudo -n journalctl -n {lines}{only} --no-pager", timeout=20).stdout
     except Exception as e:  # noqa: BLE001 - a report says why a part is missing, it never fails
         return f"(journal unavailable: {type(e).__name__}: {e})"
 
 
-def report(vps: Reported) -> str:
+def report(vps: Reported, transcript: Transcript) -> str:
     """Reach line, transcript, journal tail and docker logs, for a failed test's report;
     the secrets commands were given (``Vps.run(secret=...)``) shown as ``[secret]``."""
     try:
@@ -46,7 +47,7 @@ def report(vps: Reported) -> str:
         f"VPS {vps.name} ({vps.os}, init={vps.init}, container {vps.container.short_id})",
         f"reach it: {reach}",
         "--- commands ---",
-        vps.transcript.render(),
+        transcript.render(),
     ]
     if vps.failed_units:
         parts += ["--- failed units at boot ---", vps.failed_units]
@@ -54,4 +55,4 @@ def report(vps: Reported) -> str:
     if vps.docker in OWN_ENGINE:  # bare: the engine its provisioning installed, if any
         parts += ["--- inner Docker engine (last 50 lines) ---", journal(vps, 50, units=DIND_UNITS)]
     parts += ["--- docker logs ---", logs(vps)]
-    return redact("\n".join(parts), vps.transcript.secrets)
+    return redact("\n".join(parts), transcript.secrets)

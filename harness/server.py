@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.containers import Container
 
+    from harness.connections import Connections
     from harness.result import CommandResult
     from harness.route import Route
     from harness.spec import OsSpec
-    from harness.ssh import SshSession, Transcript
     from harness.want import DockerMode, Init
 
 
@@ -43,17 +43,16 @@ class Console(Protocol):
 class Shell(Console, Protocol):
     """A server reached over the harness's own SSH connection (:mod:`harness.readiness`, :mod:`harness.report`)."""
 
-    def session(self, user: str = ...) -> SshSession: ...
+    @property
+    def connections(self) -> Connections: ...
     def close(self) -> None: ...
     def logs(self, tail: int = ...) -> str: ...
     def journal(self, lines: int = ..., units: tuple[str, ...] = ...) -> str: ...
 
 
 class Reported(Shell, Protocol):
-    """A server whose commands are kept for a failed test's report (:mod:`harness.report`)."""
+    """A server as a failed test's report shows it (:mod:`harness.report`), besides its transcript."""
 
-    @property
-    def transcript(self) -> Transcript: ...
     @property
     def failed_units(self) -> str: ...
     def ssh_command(self) -> str: ...
@@ -86,4 +85,5 @@ class Reached(Protocol):
 
     @property
     def route(self) -> Route: ...
-    def session(self, user: str = ...) -> SshSession: ...
+    @property
+    def connections(self) -> Connections: ...

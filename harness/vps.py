@@ -37,7 +37,7 @@ from harness.reaper import remove_container, remove_labelled
 from harness.result import CommandResult
 from harness.route import Route
 from harness.snapshot import Snapshot
-from harness.ssh import KeyPair, SshSession, Transcript, as_user
+from harness.ssh import KeyPair, Transcript, as_user
 from harness.want import VpsWant
 
 __all__ = ["USER", "Vps"]
@@ -58,7 +58,7 @@ class Vps:
         self.identity = identity
         self.host_key = launched.host_key
         self.user = USER
-        self.transcript = Transcript()
+        self._transcript = Transcript()
         self.failed_units = ""
         self.aliases = tuple(want.aliases)
         #: Its networks and the addresses it has there (see :class:`~harness.cables.Cables`).
@@ -67,13 +67,12 @@ class Vps:
         self.published = want.publish_ssh
         #: What the VPS owns besides its container (staged keys, volumes, the engine socket), removed with it.
         self.launched = launched
-        self.volumes, self.engine_socket = list(launched.volumes), launched.engine_socket
+        self.volumes, self._engine_socket = list(launched.volumes), launched.engine_socket
         #: How the harness reaches it (see :class:`~harness.connections.Connections`).
         self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, self.published)
         #: Its files, as root over SFTP (see :class:`~harness.files.RemoteFiles`): ``put``, ``read_text``... use it.
-        self.files = RemoteFiles(lambda: self.session("root").sftp(), lambda line: self.run(line, sudo=True), where)
-        #: The bastion the test's SSH goes through (see :meth:`jump_to`).
-        self.via: Vps | None = None
+        sftp = lambda: self.connections.session("root").sftp()  # noqa: E731
+        self.files = RemoteFiles(sftp, lambda line: self.run(line, sudo=True), where)
         self._host: Any = None
 
     # -- lifecycle --------------------------------------------------------
@@ -151,8 +150,8 @@ class Vps:
         self.close()
         self.connections.close_forwards()
         remove_container(self.container)
-        if self.engine_socket is not None:
-            self.engine_socket.close()
+        if self._engine_socket is not None:
+            self._engine_socket.close()
         if self.docker != "none":
             remove_labelled(self.client, {"label": f"{labels.PARENT}={self.container.name}"})
         if self.launched.secrets is not None:
@@ -163,12 +162,9 @@ class Vps:
 
     @property
     def ssh_alias(self) -> str:
-        """The ``Host`` alias of :meth:`ssh_config`: its container's name, unique on this machine.
-
-        Put this name in an inventory: tools key their connection caches by
-        it (Ansible's ControlPath), so two VPSes both named ``vps1`` in two
-        xdist workers must not share one.
-        """
+        """The ``Host`` alias of :meth:`ssh_config`: its container's name, unique on this machine. Put it in an
+        inventory: tools key their connection caches by it (Ansible's ControlPath), and two xdist workers'
+        VPSes both named ``vps1`` must not share one."""
         return str(self.container.name)
 
     @property
@@ -239,12 +235,8 @@ class Vps:
         channel to its address on a network they share; ``target`` needs no published port."""
         self.cables.shared_ip(target.cables)  # fail now, not at the first command
         target.close()
-        target.via, target.connections.via = self, self.connections
+        target.connections.via = self.connections
         return target
-
-    def session(self, user: str = USER) -> SshSession:
-        """The harness's persistent SSH connection as ``user`` (``vps`` or ``root``), along :attr:`route`."""
-        return self.connections.session(user)
 
     # -- commands and files -----------------------------------------------
 
@@ -266,14 +258,12 @@ class Vps:
         the transcript and the failure report from now on. Give a secret to a command on
         ``stdin`` rather than in ``command``: the VPS's own logs (sudo's journal line) see commands.
 
-        >>> vps.run("id -un").stdout  # doctest: +SKIP
-        'vps\\n'
         >>> vps.run("false", check=False).exit_status  # doctest: +SKIP
         1
         """
         line = as_user(command, user or ("root" if sudo else self.user), self.user, env)
-        self.transcript.hide(secret)  # first: a command that times out must not show it either
-        result = self.transcript.keep(self.session().run(line, timeout=timeout, stdin=stdin), command)
+        self.hide(*secret)  # first: a command that times out must not show it either
+        result = self._transcript.keep(self.connections.session().run(line, timeout=timeout, stdin=stdin), command)
         if check and not result.ok:
             raise CommandFailed(result, f"VPS {self.name}")
         return result
@@ -331,6 +321,19 @@ class Vps:
 
     # -- what to show when a test fails -----------------------------------
 
+    def hide(self, *secrets: str) -> None:
+        """Show ``secrets`` (passwords, tokens) as ``[secret]`` in this VPS's results, errors and report from now on."""
+        self._transcript.hide(secrets)
+
+    def record(self, result: CommandResult) -> CommandResult:
+        """Keep ``result`` of a command run on this VPS another way (another user's login) for its report, redacted."""
+        return self._transcript.keep(result, result.command)
+
+    @property
+    def docker_socket(self) -> Path | None:
+        """With ``docker="socket"``: the Unix socket on this machine that the VPS's /run/docker.sock is."""
+        return self._engine_socket.path if self._engine_socket is not None else None
+
     def logs(self, tail: int = 200) -> str:
         """The container's output (``docker logs``): the console under systemd, sshd's log otherwise."""
         return report.logs(self, tail)
@@ -341,4 +344,4 @@ class Vps:
 
     def report(self) -> str:
         """Reach line, transcript, journal tail and docker logs, for a failed test's report."""
-        return report.report(self)
+        return report.report(self, self._transcript)

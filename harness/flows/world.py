@@ -186,7 +186,7 @@ class World:
 
     def __post_init__(self) -> None:
         for vps in self.hosts.values():
-            vps.transcript.secrets.update(self.secrets())
+            vps.hide(*self.secrets())
 
     @property
     def network(self) -> Network:

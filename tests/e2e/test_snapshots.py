@@ -301,7 +301,7 @@ def test_a_failed_provisioning_keeps_its_vps_for_the_report(vps_fleet: Fleet, sp
     with pytest.raises(CommandFailed, match="exited 3"):
         vps_fleet.provisioned(spec, broken, salt=[uuid.uuid4().hex])
     assert [vps.name for vps in vps_fleet.vpses] == ["broken"], "named after its provisioning"
-    assert "half-done" in vps_fleet.vpses[0].transcript.render(), "its report shows what it said"
+    assert "half-done" in vps_fleet.vpses[0].report(), "its report shows what it said"
 
 
 def test_vps_factory_wants_provision_with_a_recipe(vps_factory: Callable[..., Vps], tmp_path: Path) -> None:

@@ -89,15 +89,14 @@ class BuildHost(World):
         variables = {"REGISTRY": REGISTRY, "BASE": self.os.registry_ref, **(env or {})}
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
         command = f"{exports} sh {SCRIPTS.remote}/pipeline/{script} " + " ".join(shlex.quote(a) for a in args)
-        self.jenkins.transcript.secrets.update(s for s in secret if s)
+        self.jenkins.hide(*secret)
         route = self.jenkins.route
         session = SshSession(route.address, route.port, "jenkins", self.master_key, self.jenkins.host_key)
         try:
             result = session.run(command, timeout=timeout, stdin=[stdin.encode()] if stdin else ())
         finally:
             session.close()
-        result = result.redacted(self.jenkins.transcript.secrets)
-        self.jenkins.transcript.results.append(result)
+        result = self.jenkins.record(result)
         if check and not result.ok:
             raise CommandFailed(result, "VPS jenkins, as jenkins")
         return result

@@ -291,13 +291,13 @@ def apply(world: DeployDaemon) -> list[Step]:
 
     env = {"DEPLOYD_IMAGE": world.daemon_image}
     if server.docker == "socket":
-        if server.engine_socket is None:
+        if server.docker_socket is None:
             raise HarnessError(f"VPS {server.name} has docker='socket' but no socket served")
         env.update(
             DEPLOYD_NAME=world.daemon_name,
             DEPLOYD_PUBLISH=f"127.0.0.1::{DAEMON_PORT}",
             DEPLOYD_DATA_SOURCE=f"{world.daemon_name}-data",
-            DEPLOYD_SOCKET_SOURCE=str(server.engine_socket.path),
+            DEPLOYD_SOCKET_SOURCE=str(server.docker_socket),
         )
     elif world.daemon is not None:
         world.timed("load deployd", load_daemon_image(server, world.daemon))
