@@ -93,10 +93,13 @@ def main(directory: str, readme: str, name: str = "matrix") -> int:
             columns[spec] = shown[spec]
         else:  # an OS this run did not cover: its column as the page had it
             columns[spec] = {check: renumbered(cell, old_notes, notes) for check, cell in kept[spec].items()}
-    order += [check for check in kept_checks if check not in order]
+    # The page's rows in the page's order, then checks new in this run; a row no OS has any more goes.
+    order = kept_checks + [check for check in order if check not in kept_checks]
     lines = ["| check | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for check in order:
-        lines.append(f"| {check} | " + " | ".join(columns[spec].get(check, "-") for spec in columns) + " |")
+        cells = [columns[spec].get(check, "-") for spec in columns]
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {check} | " + " | ".join(cells) + " |")
     if notes:
         lines += [""] + [f"[{number}] {text}  " for number, text in enumerate(notes, 1)]
     Path(readme).write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
