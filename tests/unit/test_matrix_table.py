@@ -1,4 +1,5 @@
-"""make matrix's table: a run of some OSes replaces their columns and keeps the others', notes renumbered."""
+"""make matrix's table: a run of some OSes replaces their columns and keeps the others', rows in the page's order,
+notes renumbered."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ PAGE = """# The flow matrix
 after
 """.replace("{BREAK}", "  ")  # a Markdown line break after each note, as the script writes them
 
+# In another order than the page's rows (xdist's), which the table keeps.
 XML = """<testsuites><testsuite>
-<testcase name="test_hops_work[ubuntu-22.04]"/>
 <testcase name="test_proxy_limits[ubuntu-22.04]">
 <skipped message="no ubuntu:22.04 VPS on this machine: gone"/></testcase>
+<testcase name="test_hops_work[ubuntu-22.04]"/>
 </testsuite></testsuites>"""
 
 
