@@ -28,15 +28,7 @@ from pathlib import Path
 from docker.models.networks import Network
 
 from harness import CommandFailed, CommandResult, Fleet, KeyPair, OsSpec, SshSession, Vps, VpsWant
-from harness.flows.world import (
-    REGISTRY_RECIPE,
-    Scripts,
-    Step,
-    World,
-    at_once,
-    key_only,
-    provision_world,
-)
+from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, World, at_once, key_only, provision_world
 
 FOLDER = Path(__file__).parent
 SCRIPTS = Scripts("ci-registry", FOLDER)

@@ -57,15 +57,7 @@ from harness import (
     wait_for,
 )
 from harness.flows.ci_registry import FOLDER as CI_REGISTRY
-from harness.flows.world import (
-    LOCAL,
-    ProvisioningFailed,
-    Scripts,
-    Step,
-    World,
-    provision_world,
-    tar_of,
-)
+from harness.flows.world import LOCAL, ProvisioningFailed, Scripts, Step, World, provision_world, tar_of
 
 FOLDER = Path(__file__).parent
 SCRIPTS = Scripts("deploy-daemon", FOLDER)
