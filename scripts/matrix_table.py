@@ -16,6 +16,10 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.spec import SUPPORTED
+
+SUPPORTED_NAMES = {str(spec) for spec in SUPPORTED}
+
 
 def outcome(case: ET.Element, notes: list[str]) -> str:
     """A cell: pass, expected (a pass of the OS's expected behaviour, with its reasons), or a
@@ -32,7 +36,11 @@ def note(message: str, notes: list[str]) -> int:
     """The number of ``message``'s note: its first line, without the per-test lead ("no X on this
     machine: ") and without an engine error's address (the README names no registry host)."""
     text = re.sub(r"^no .*? on this machine: ", "", message.splitlines()[0])
-    text = re.sub(r"\s*\([^()]*://[^()]*\)", "", text).replace("|", "/")
+    return numbered(re.sub(r"\s*\([^()]*://[^()]*\)", "", text).replace("|", "/").strip(), notes)
+
+
+def numbered(text: str, notes: list[str]) -> int:
+    """The number of the note ``text`` (as it is) in ``notes``, added when new."""
     if text not in notes:
         notes.append(text)
     return notes.index(text) + 1
@@ -56,8 +64,12 @@ def table_on_page(block: str) -> tuple[dict[str, dict[str, str]], list[str], lis
 
 
 def renumbered(cell: str, old: list[str], notes: list[str]) -> str:
-    """``cell`` with its ``[n]`` (a note of ``old``) numbered as that note is in ``notes``."""
-    return re.sub(r"\[(\d+)\]", lambda m: f"[{note(old[int(m[1]) - 1], notes)}]", cell)
+    """``cell`` (``skip [n]``, ``FAIL [n]``, ``ERROR [n]``: a note of ``old``) numbered as that note is in ``notes``;
+    any other cell as it is."""
+    found = re.fullmatch(r"(skip|FAIL|ERROR) \[(\d+)\]", cell)
+    if found is None or not 1 <= int(found[2]) <= len(old):
+        return cell
+    return f"{found[1]} [{numbered(old[int(found[2]) - 1], notes)}]"
 
 
 def main(directory: str, readme: str, name: str = "matrix") -> int:
@@ -88,7 +100,8 @@ def main(directory: str, readme: str, name: str = "matrix") -> int:
     order = [check.replace("_", " ") for check in checks]
     kept, kept_checks, old_notes = table_on_page(block)
     columns: dict[str, dict[str, str]] = {}
-    for spec in sorted({*kept, *shown}):
+    # An OS the harness no longer supports leaves the table.
+    for spec in sorted({*(spec for spec in kept if spec in SUPPORTED_NAMES), *shown}):
         if spec in shown:
             columns[spec] = shown[spec]
         else:  # an OS this run did not cover: its column as the page had it

@@ -48,3 +48,20 @@ def test_a_run_of_one_os_keeps_the_other_columns(tmp_path: Path) -> None:
         "[1] gone  \n[2] no rpm base  \n"
         "<!-- matrix:end -->\nafter\n"
     )
+
+
+def test_only_a_skip_fail_or_error_cell_is_renumbered() -> None:
+    notes: list[str] = []
+    old = ["gone", "no base"]
+    assert matrix_table.renumbered("FAIL [2]", old, notes) == "FAIL [1]" and notes == ["no base"]
+    assert matrix_table.renumbered("expected: arr[0] is empty", old, notes) == "expected: arr[0] is empty"
+    assert matrix_table.renumbered("skip [9]", old, notes) == "skip [9]"
+
+
+def test_an_os_the_harness_no_longer_supports_leaves_the_table(tmp_path: Path) -> None:
+    page = tmp_path / "matrix.md"
+    page.write_text(PAGE.replace("debian:12", "debian:10"))
+    (tmp_path / "xml").mkdir()
+    (tmp_path / "xml" / "ubuntu-22.04.xml").write_text(XML)
+    assert matrix_table.main(str(tmp_path / "xml"), str(page)) == 0
+    assert "debian:10" not in page.read_text()
