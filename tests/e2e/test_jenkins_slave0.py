@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -270,6 +271,15 @@ def test_the_proxy_serves_the_api_to_laptop_only_within_its_limits(jenkins_slave
     assert "/dev/pts/" in tty.stdout and "through-the-proxy" in tty.stdout, "a 101 upgrade through nginx"
 
 
+def running_after_boot(vm: Vps, *expected: str) -> list[str]:
+    """The VM's running containers once ``expected`` run, or after 60 s. Its engine answers before it has
+    restarted the --restart=always containers (Docker 18.09 in a loaded run): a look at once can see none."""
+    names = "docker ps --format '{{.Names}}'"
+    wait = "; ".join(f"until {names} | grep -qx {name}; do sleep 0.2; done" for name in expected)
+    vm.run(f"timeout 60 sh -c {shlex.quote(wait)}", check=False, timeout=90)
+    return vm.run(names).stdout.split()
+
+
 def test_registry_keeps_images_across_recreation_and_reboot(jenkins_slave0: JenkinsSlave0) -> None:
     world, vm = jenkins_slave0, jenkins_slave0.vm
     image = "localhost:5000/team/base:1"
@@ -282,7 +292,7 @@ def test_registry_keeps_images_across_recreation_and_reboot(jenkins_slave0: Jenk
     vm.run(f"docker pull {image} >/dev/null", timeout=120)  # its data is on /var/docker-registry
 
     vm.restart()
-    running = vm.run("docker ps --format '{{.Names}}'").stdout.split()
+    running = running_after_boot(vm, "registry", "jenkins-slave0")
     assert {"registry", "jenkins-slave0"} <= set(running), "--restart=always on both"
     catalog = vm.run("timeout 30 sh -c 'until curl -fsS localhost:5000/v2/_catalog; do sleep 0.2; done'").stdout
     assert json.loads(catalog) == {"repositories": ["team/base"]}
@@ -563,7 +573,7 @@ def test_as_written_on_this_os(
 
     # No restart policy on the agent: after a reboot it is gone; the registry (--restart=always) is back.
     vm.restart()
-    running = vm.run("docker ps --format '{{.Names}}'").stdout.split()
+    running = running_after_boot(vm, "registry")
     assert "registry" in running and "jenkins-slave0" not in running, running
 
 
