@@ -125,8 +125,12 @@ class Fleet:
 
     def want(self, wanted: VpsWant | OsSpec | str, **fields: Any) -> VpsWant:
         """``wanted`` with ``fields`` (see :meth:`VpsWant.of`), named ``vpsN`` (its place in the fleet) if unnamed."""
-        want = VpsWant.of(wanted, **fields)
-        return want if want.name else dataclasses.replace(want, name=f"vps{len(self.vpses) + 1}")
+        return self._named(VpsWant.of(wanted, **fields), len(self.vpses) + 1)
+
+    @staticmethod
+    def _named(want: VpsWant, place: int) -> VpsWant:
+        """``want``, or, when it has no name, the same named by its place in the fleet (``vps3``)."""
+        return want if want.name else dataclasses.replace(want, name=f"vps{place}")
 
     def vps(
         self,
@@ -162,10 +166,7 @@ class Fleet:
         >>> web, db = fleet.start(VpsWant(spec, name="web"), VpsWant(spec, name="db"))  # doctest: +SKIP
         """
         # Default names now: the threads would all count the same VPSes.
-        wants = [
-            want if want.name else dataclasses.replace(want, name=f"vps{len(self.vpses) + i + 1}")
-            for i, want in enumerate(VpsWant.of(w) for w in wanted)
-        ]
+        wants = [self._named(VpsWant.of(want), len(self.vpses) + i + 1) for i, want in enumerate(wanted)]
         images = [self.image(want.os, want.docker, want.inner) for want in wants]
         calls = [functools.partial(self.vps, want, image=image) for want, image in zip(wants, images)]
         return at_once(calls, [want.name for want in wants])
@@ -280,11 +281,10 @@ class Fleet:
         ``inner``: images (:meth:`Images.inner`) its engine has besides its base.
         Resolved once per fleet: a world's images, resolved before its VPSes start, are not looked up again.
         """
-        key = (spec, docker, tuple(inner))
+        want = VpsWant(spec, docker=docker, inner=inner)  # its checks: a mode, inner images only for dind
+        key = (want.os, want.docker, tuple(want.inner))
         if key not in self._images:
             if docker != "dind":
-                if inner:
-                    raise ValueError(f"inner images are seeded in a DinD VPS's engine; docker={docker!r} has none")
                 self._images[key] = self.images.vps(spec, bare=docker == "bare")
             else:
                 seed = seeder(self.client, self.images, self.identity, self.session)
