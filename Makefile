@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 ## test: the whole suite, in parallel, against real containers; then its cgroup-v2 part
 test: setup
-	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --durations=30 $(PYTEST_ARGS)
 	$(MAKE) test-cgroup2
 
 ## test-cgroup2: the vps, cgroup, one DinD and the jenkins-slave0 hardened tests on an isolated cgroup-v2 engine with nsdelegate (scripts/cgroup2-engine; root)
