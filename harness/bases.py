@@ -1,4 +1,5 @@
-"""Base images: the OS a VPS image is built on, found on the engine, else pulled, else bootstrapped.
+"""Base images: the OS a VPS image is built on, found on the engine, else copied from this machine's
+engine (for an engine elsewhere), else pulled, else bootstrapped.
 
 Each is made once per machine (a machine-wide lock), and named as its
 registry names it when pulled, or ``vps-harness/base:<os>`` when
@@ -43,12 +44,16 @@ class Bases:
         progress: Progress,
         lock: Lock,
         bootstrapper: Bootstrapper | None = None,
+        copy: Callable[[str], Image | None] = lambda reference: None,
     ) -> None:
+        """``copy(reference)``: the image loaded from another engine that has it, else None (see
+        :mod:`harness.transfer`); tried before a pull."""
         self.client = client
         self.config = config
         self.progress = progress
         self.lock = lock
         self._bootstrapper = bootstrapper or self.bootstrap
+        self._copy = copy
 
     def local(self, spec: OsSpec) -> Image | None:
         """The base already on this engine: the registry's name first, then ours."""
@@ -66,6 +71,9 @@ class Bases:
             return image
         with self.lock(f"base-{spec.id}", f"base image of {spec}"):
             image = self.local(spec)  # another process may have made it
+            if image is not None:
+                return image
+            image = self._copy(spec.registry_ref) or self._copy(base_reference(spec))
             if image is not None:
                 return image
             pull_error = self._pull(spec)

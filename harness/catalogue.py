@@ -137,11 +137,16 @@ class Catalogue:
 
     def forget_worlds(self) -> list[Path]:
         """Remove the kept values (keys, passwords) of snapshotted worlds none of whose snapshots is left on
-        this engine: the files of ``config.world_dir`` named by a content key no image carries. Those removed."""
+        this engine: the files of ``config.world_dir`` named by a content key no image carries (another
+        engine's are named ``<engine>-<key>``, and left to it). Those removed."""
         folder = self.images.config.world_dir
+        prefix = f"{self.images.engine_name}-" if self.images.engine_name else ""
         gone = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            if not self.client.api.images(filters={"label": f"{labels.RECIPE_HASH}={path.stem}"}):
+        for path in sorted(folder.glob(f"{prefix}*.json")) if folder.is_dir() else []:
+            key = path.stem.removeprefix(prefix)
+            if "-" in key:  # another engine's world
+                continue
+            if not self.client.api.images(filters={"label": f"{labels.RECIPE_HASH}={key}"}):
                 path.unlink(missing_ok=True)
                 gone.append(path)
         return gone

@@ -55,6 +55,34 @@ def _package_cache(env: Mapping[str, str]) -> str:
         ) from None
 
 
+#: The URL schemes of an engine vps-harness can drive.
+ENGINE_SCHEMES = ("unix", "tcp", "ssh")
+
+
+def engine_url(value: str, where: str) -> str:
+    """``value`` if it is an engine URL the harness can drive, else a :class:`ConfigError` naming ``where``
+    it came from (``VPS_HARNESS_ENGINES``, ``--vps-engine``).
+
+    >>> engine_url("tcp://10.0.0.5:2375", "--vps-engine")
+    'tcp://10.0.0.5:2375'
+    >>> engine_url("10.0.0.5", "--vps-engine")
+    Traceback (most recent call last):
+    ...
+    harness.errors.ConfigError: --vps-engine '10.0.0.5' is not an engine URL; use unix://PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    """
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme not in ENGINE_SCHEMES or not rest:
+        raise ConfigError(
+            f"{where} {value!r} is not an engine URL; use unix://PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]"
+        )
+    return value.strip()
+
+
+def _engines(env: Mapping[str, str]) -> tuple[str, ...]:
+    listed = [part for part in env.get("VPS_HARNESS_ENGINES", "").split(",") if part.strip()]
+    return tuple(engine_url(part, "VPS_HARNESS_ENGINES entry") for part in listed)
+
+
 @dataclass(frozen=True)
 class HarnessConfig:
     """What vps-harness needs to know about where it runs.
@@ -69,6 +97,10 @@ class HarnessConfig:
     ``ci``: running in CI (``CI`` set): a missing engine fails tests instead of skipping them.
     ``package_cache``: ``on`` (default), ``off`` or ``offline``: the machine's package
     cache for apt (``VPS_HARNESS_PACKAGE_CACHE``; see :mod:`harness.cache`).
+    ``host``: the address this machine reaches a ``tcp://`` engine's published ports at
+    (``VPS_HARNESS_HOST``, default the engine URL's host; as testcontainers' ``TESTCONTAINERS_HOST_OVERRIDE``).
+    ``engines``: the engines a run spreads its xdist workers over (``VPS_HARNESS_ENGINES``, comma-separated
+    URLs; default none: the one engine ``DOCKER_HOST`` or the docker context names; see :mod:`harness.remote`).
     """
 
     cache_dir: Path
@@ -77,6 +109,8 @@ class HarnessConfig:
     docker_timeout: int = 600
     ci: bool = False
     package_cache: str = "on"
+    host: str = ""
+    engines: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HarnessConfig:
@@ -89,6 +123,8 @@ class HarnessConfig:
             docker_timeout=_seconds(env, "VPS_HARNESS_DOCKER_TIMEOUT", 600),
             ci=bool(env.get("CI")),
             package_cache=_package_cache(env),
+            host=env.get("VPS_HARNESS_HOST", "").strip(),
+            engines=_engines(env),
         )
 
     @property

@@ -2,7 +2,9 @@
 
 Its input is narrow: the container (for its published port), its
 :class:`~harness.cables.Cables` (for its addresses), the identity that
-logs in, the host key it pins, and the bastion it goes through, if any.
+logs in, the host key it pins, how this machine reaches its engine's
+published ports (:class:`~harness.remote.Reach`), and the bastion it goes
+through, if any.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from docker.models.containers import Container
 from harness.cables import Cables
 from harness.errors import UsageError
 from harness.identity import Identity
+from harness.remote import Reach
 from harness.route import Route, known_hosts_name
 from harness.ssh import SshSession
 from harness.tunnel import PortForward
@@ -23,14 +26,15 @@ class Connections:
     """The ways in to server ``name`` as ``user``: :attr:`route`, :meth:`session`, :meth:`forward`."""
 
     def __init__(
-        self, container: Container, cables: Cables, identity: Identity, host_key: str, user: str, published: bool
+        self, container: Container, cables: Cables, identity: Identity, host_key: str, user: str, reach: Reach | None
     ) -> None:
+        """``reach``: how its published sshd is reached; None when it has no published port."""
         self.container = container
         self.cables = cables
         self.identity = identity
         self.host_key = host_key
         self.user = user
-        self.published = published
+        self.reach = reach
         #: The bastion's connections this server is reached through (``ssh -J``), if any.
         self.via: Connections | None = None
         self._sessions: dict[str, SshSession] = {}
@@ -49,18 +53,19 @@ class Connections:
     def route(self) -> Route:
         """How its sshd is reached now; its known_hosts file is written for that address as a side effect."""
         bastion = self.via.route if self.via is not None else None
+        proxy = ""
         if self.via is not None:
             host, port = self.via.cables.shared_ip(self.cables), 22
-        elif self.published:
-            host, port = "127.0.0.1", self.ssh_port
+        elif self.reach is not None:
+            host, port, proxy = self.reach.address, self.ssh_port, self.reach.proxy_command()
         else:  # no published port: the engine's bridge (else its first network), which this host routes to
             host, port = self.cables.bridge_ip(), 22
         known_hosts = self.identity.known_hosts_file(self.alias, [known_hosts_name(host, port)], self.host_key)
-        return Route(self.alias, host, port, self.user, self.identity.key_file, known_hosts, bastion)
+        return Route(self.alias, host, port, self.user, self.identity.key_file, known_hosts, bastion, proxy)
 
     @property
     def ssh_port(self) -> int:
-        """The host port (on 127.0.0.1) that reaches its sshd, when it is published."""
+        """The engine host's port that reaches its sshd, when it is published."""
         self.container.reload()
         bindings = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get("22/tcp") or []
         if not bindings:
@@ -77,6 +82,8 @@ class Connections:
         if session is None:
             route = self.route
             via = self.via.tunnel if self.via is not None else None
+            if via is None and self.reach is not None and self.reach.ssh:
+                via = self.reach.channel
             session = SshSession(
                 route.address, route.port, user, self.identity.key, self.host_key, where=f"VPS {self.name}", via=via
             )

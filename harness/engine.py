@@ -17,24 +17,46 @@ from harness.config import HarnessConfig
 from harness.errors import EngineUnavailable, UsageError
 
 
-def docker_client(config: HarnessConfig | None = None) -> docker.DockerClient:
+def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.DockerClient:
     """A docker-py client that has answered a ping.
 
-    Reads ``DOCKER_HOST`` and friends as the ``docker`` CLI does.
+    Its engine is ``url`` if given, else what the ``docker`` CLI would use:
+    ``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` for
+    ``tcp://`` over TLS), else the current docker context (``DOCKER_CONTEXT``,
+    or ``currentContext`` in ``~/.docker/config.json``), else the local
+    socket. ``ssh://`` engines are reached with the OpenSSH client, as the
+    CLI does (docker-py's ``use_ssh_client``; testcontainers-python #993), so
+    the user's ssh_config, agent and known_hosts apply.
 
     >>> client = docker_client()  # doctest: +SKIP
     """
     config = config or HarnessConfig.from_env()
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    environment = {**os.environ, "DOCKER_HOST": url} if url else dict(os.environ)
+    where = environment.get("DOCKER_HOST") or _context_host(environment) or "unix:///var/run/docker.sock"
     try:
-        client = docker.from_env(timeout=config.docker_timeout)
+        client = docker.from_env(timeout=config.docker_timeout, environment=environment, use_ssh_client=True)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise EngineUnavailable(
             f"no Docker engine answers at {where} ({_first_line(e)}); "
-            "start one (scripts/setup-host does it on Debian/Ubuntu as root) and try again"
+            + (
+                "start one (scripts/setup-host does it on Debian/Ubuntu as root) and try again"
+                if where.startswith("unix://")
+                else "check that its host is up and this machine may reach it (`docker -H URL info` must answer)"
+            )
         ) from e
     return client
+
+
+def _context_host(environment: dict[str, str]) -> str:
+    """The engine URL of the current docker context, when it names one."""
+    try:
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_context(environment.get("DOCKER_CONTEXT"))
+    except (docker.errors.DockerException, OSError, ValueError):
+        return ""
+    return str(getattr(context, "Host", "") or "") if context is not None else ""
 
 
 #: The engine's default bridge network, where a container is unless told otherwise.
@@ -70,6 +92,8 @@ class EngineFacts:
     cgroup_version: int
     #: Its release (``ServerVersion``), as numbers: (20, 10, 24); () when it does not say one.
     version: tuple[int, ...]
+    #: The engine's own ID (``docker info``'s ``ID``): two clients with the same one drive the same engine.
+    id: str = ""
 
     @property
     def all_caps_are_its_own(self) -> bool:
@@ -114,6 +138,7 @@ def facts(client: docker.DockerClient) -> EngineFacts:
         known = EngineFacts(
             cgroup_version=2 if str(info.get("CgroupVersion", "1")) == "2" else 1,
             version=tuple(int(part) for part in release.groups() if part is not None) if release else (),
+            id=str(info.get("ID", "")),
         )
         with _lock:
             _facts[where] = known

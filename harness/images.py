@@ -29,7 +29,7 @@ import docker.errors
 from docker.models.images import Image
 
 import vps_images
-from harness import cache, labels
+from harness import cache, engine, labels, remote
 from harness.bases import Bases, Bootstrapper
 from harness.builder import Builder, build_context, config_lines
 from harness.config import HarnessConfig
@@ -37,6 +37,7 @@ from harness.errors import ImageUnavailable
 from harness.locks import machine_lock, made_once
 from harness.progress import Progress, stderr_progress
 from harness.spec import OsSpec
+from harness.transfer import LocalSource
 
 __all__ = [
     "BARE",
@@ -179,9 +180,16 @@ class Images:
         self.recipes = recipes
         self.config = config or HarnessConfig.from_env()
         self.progress = progress
-        self.bases = Bases(client, self.config, progress, self.lock, bootstrapper)
+        #: An engine elsewhere gets the images this machine's engine has by copy (:mod:`harness.transfer`),
+        #: takes its locks under its own ID, and no package cache (its address is the remote engine's).
+        self.reach = remote.reach(client, self.config)
+        self.source = LocalSource(client, progress)
+        #: What names this engine among the things kept on this machine (its locks, a world's values):
+        #: "" for a local engine, else its ID, short.
+        self.engine_name = "" if self.reach.local else re.sub(r"[^A-Za-z0-9]", "", engine.facts(client).id)[:16]
+        self.bases = Bases(client, self.config, progress, self.lock, bootstrapper, copy=self.source.copy)
         self.builder = Builder(client, progress)
-        mode = self.config.package_cache if use_package_cache else "off"
+        mode = self.config.package_cache if use_package_cache and self.reach.local else "off"
         #: The package cache's service is built without a proxy: it is the proxy.
         service = lambda: self.inner(cache.BASE, "apt-cacher-ng", cache.RECIPE, proxied=False).tag  # noqa: E731
         self.packages = cache.PackageProxy(client, mode, service, self.lock, progress)
@@ -193,8 +201,9 @@ class Images:
 
     @contextmanager
     def lock(self, name: str, what: str) -> Iterator[None]:
-        """Hold the machine-wide lock ``name`` (see :func:`harness.locks.machine_lock`)."""
-        with machine_lock(self.config.lock_dir, name, what, self.progress):
+        """Hold the machine-wide lock ``name`` of this engine (see :func:`harness.locks.machine_lock`)."""
+        scoped = f"{self.engine_name}-{name}" if self.engine_name else name
+        with machine_lock(self.config.lock_dir, scoped, what, self.progress):
             yield
 
     def package_proxy(self, spec: OsSpec) -> str | None:
@@ -204,6 +213,7 @@ class Images:
     def close(self) -> None:
         """Stop using the package cache; the last process that used it removes its container (not its volume)."""
         self.packages.close()
+        self.source.close()
 
     # -- VPS images -------------------------------------------------------
 
@@ -235,8 +245,10 @@ class Images:
         return VpsImage(spec, tag, image.id, base.id, built=built)
 
     def _once(self, tag: str, what: str, build: Callable[[], Image], rebuild: bool = False) -> tuple[Image, bool]:
-        """The image ``tag``; when there is none, ``build`` makes it under the machine-wide lock. Whether it built."""
-        return made_once(self.lock, tag.replace("/", "_"), what, lambda: None if rebuild else self._get(tag), build)
+        """The image ``tag``; when there is none, ``build`` makes it under the machine-wide lock (or, on an
+        engine elsewhere, it is copied from this machine's engine if that has it). Whether it built."""
+        make = build if rebuild else lambda: self.source.copy(tag) or build()
+        return made_once(self.lock, tag.replace("/", "_"), what, lambda: None if rebuild else self._get(tag), make)
 
     def _get(self, reference: str) -> Image | None:
         try:

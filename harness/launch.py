@@ -9,8 +9,9 @@ container cannot start.
 from __future__ import annotations
 
 import contextlib
-import os
+import io
 import shutil
+import tarfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 from docker.types import Mount
 
-from harness import cache, engine, labels, privilege
+from harness import cache, engine, labels, privilege, remote
 from harness.errors import HarnessError
 from harness.identity import Identity
 from harness.images import VpsImage
@@ -201,15 +202,20 @@ def stage_secrets(directory: Path, host_key: KeyPair | None, client_key: KeyPair
         path.write_text(text)
 
 
-def host_socket() -> str:
-    """The host path of the engine's Unix socket, for ``docker="socket"``."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not where.startswith("unix://"):
+def host_socket(reach: remote.Reach) -> str:
+    """The host path of the engine's Unix socket, for ``docker="socket"``: a local engine's only.
+
+    The socket is served by a :class:`~harness.tunnel.LabellingSocket` of this
+    process, bind-mounted into the VPS: a file of this machine, which an
+    engine elsewhere cannot mount.
+    """
+    if not reach.local:
         raise HarnessError(
-            f"docker='socket' mounts the engine's Unix socket, and DOCKER_HOST={where} is not one; "
-            "use a local engine (unix://…) or docker='dind'"
+            f"docker='socket' mounts this machine's engine socket into the VPS, and the engine at {reach.url} "
+            "runs elsewhere, where no file of this machine can be mounted; use docker='dind' (an engine of the "
+            "VPS's own) or a local engine"
         )
-    return where.removeprefix("unix://")
+    return reach.url.removeprefix("unix://")
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,8 @@ def launch(client: docker.DockerClient, image: VpsImage, want: VpsWant, plan: Co
     """
     name, init, docker_mode = want.name, want.init, want.docker
     container_name, owner_labels, identity, apt_proxy = plan.name, plan.owner_labels, plan.identity, plan.apt_proxy
+    reach = remote.reach(client)
+    socket_path = host_socket(reach) if docker_mode == "socket" else ""
     secrets = identity.staging(container_name)
     host_key = None if image.host_key else KeyPair.generate(f"root@{name}")
     public_host_key = image.host_key or (host_key.public if host_key else "")
@@ -262,7 +270,6 @@ def launch(client: docker.DockerClient, image: VpsImage, want: VpsWant, plan: Co
     if cgroup == 2 and init == "systemd":
         named_systemd_hierarchy(client, image.tag, owner_labels)
     mounts: list[Mount] = options.setdefault("mounts", [])
-    mounts.append(Mount(SECRETS_MOUNT, str(secrets), type="bind", read_only=True))
     vps_labels = {
         **owner_labels,
         labels.SPEC: str(image.spec),
@@ -275,30 +282,35 @@ def launch(client: docker.DockerClient, image: VpsImage, want: VpsWant, plan: Co
     }
     volumes: list[Volume] = []
     engine_socket: LabellingSocket | None = None
+    copied_in: Path | None = None  # staged keys copied into the container (an engine elsewhere), not bound
     try:
-        if apt_proxy:
+        volume_labels = {**owner_labels, labels.PARENT: container_name}
+        if reach.local:
+            mounts.append(Mount(SECRETS_MOUNT, str(secrets), type="bind", read_only=True))
+        else:  # no file of this machine there: the keys go into a volume of its own before it starts
+            volumes.append(client.volumes.create(f"{container_name}-secrets", labels=volume_labels))
+            mounts.append(Mount(SECRETS_MOUNT, volumes[-1].name, type="volume"))
+            copied_in = secrets
+        if apt_proxy and reach.local:
             proxy_file = secrets / "apt-proxy.conf"
             proxy_file.write_text(cache.apt_conf(apt_proxy))
             mounts.append(Mount(cache.APT_CONF, str(proxy_file), type="bind", read_only=True))
         if docker_mode in OWN_ENGINE:
-            volume_labels = {**owner_labels, labels.PARENT: container_name}
             for suffix, target in ENGINE_STORES.items():
                 volumes.append(client.volumes.create(f"{container_name}-{suffix}", labels=volume_labels))
                 mounts.append(Mount(target, volumes[-1].name, type="volume"))
         if docker_mode == "socket":
-            engine_socket = LabellingSocket(
-                secrets / "docker.sock", host_socket(), {**owner_labels, labels.PARENT: container_name}
-            )
+            engine_socket = LabellingSocket(secrets / "docker.sock", socket_path, volume_labels)
             mounts.append(Mount("/run/docker.sock", str(engine_socket.path), type="bind"))
         create: dict[str, Any] = {
             "name": container_name,
             "hostname": name,
             "labels": vps_labels,
-            "ports": {"22/tcp": ("127.0.0.1", None)} if want.publish_ssh else {},
+            "ports": {"22/tcp": (reach.publish_on, None)} if want.publish_ssh else {},
             "detach": True,
             **options,
         }
-        container = _create_and_start(client, image.tag, create, want)
+        container = _create_and_start(client, image.tag, create, want, copied_in)
     except BaseException:
         for volume in volumes:
             with contextlib.suppress(docker.errors.NotFound):
@@ -324,8 +336,29 @@ def launched_before(container: Container) -> tuple[VpsWant, Launched]:
     return want, Launched(container, found[HOST_KEY_LABEL])
 
 
-def _create_and_start(client: docker.DockerClient, tag: str, create: dict[str, Any], want: VpsWant) -> Container:
-    """Create and start the container of ``want``, removed again if it cannot start.
+def _put_secrets(container: Container, staged: Path) -> None:
+    """Copy the files staged in ``staged`` into ``container``'s (created, not started) secrets volume."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for path in sorted(staged.iterdir()):
+            if path.is_file():
+                member = tar.gettarinfo(str(path), arcname=path.name)
+                member.uid = member.gid = 0
+                member.uname = member.gname = "root"
+                with path.open("rb") as file:
+                    tar.addfile(member, file)
+    container.put_archive(SECRETS_MOUNT, data.getvalue())
+
+
+def _create_and_start(
+    client: docker.DockerClient,
+    tag: str,
+    create: dict[str, Any],
+    want: VpsWant,
+    copied_in: Path | None,
+) -> Container:
+    """Create and start the container of ``want``, removed again if it cannot start; the files staged in
+    ``copied_in``, if given, go into its secrets volume before it starts.
 
     With an engine of its own (DinD, bare), the privileges of :data:`privilege.OWN_ENGINE`.
     It is on ``want``'s networks, with its name and aliases there; without ``default_bridge``,
@@ -342,6 +375,8 @@ def _create_and_start(client: docker.DockerClient, tag: str, create: dict[str, A
             network.connect(container, aliases=[want.name, *want.aliases], ipv4_address=address)
         if not want.default_bridge:
             client.networks.get(engine.DEFAULT_BRIDGE).disconnect(container)
+        if copied_in is not None:
+            _put_secrets(container, copied_in)
         container.start()
     except BaseException:
         container.remove(force=True, v=True)

@@ -44,6 +44,9 @@ class Route:
     known_hosts: Path
     #: The route of the bastion this one goes through, if any.
     bastion: Route | None = None
+    #: The ``ProxyCommand`` of a hop outside the harness (an ``ssh://`` engine's host, see
+    #: :class:`~harness.remote.Reach`), for a route with no bastion; OpenSSH's ``%h:%p`` in it.
+    proxy: str = ""
 
     @property
     def known_hosts_name(self) -> str:
@@ -75,10 +78,13 @@ class Route:
             "-o",
             "StrictHostKeyChecking=yes",
         ]
-        if self.bastion is not None:
-            proxy = self.bastion.proxy_command()
+        proxy = self._proxy()
+        if proxy:
             options += ["-o", "ProxyCommand=" + (proxy.replace("%", "%%") if nested else proxy)]
         return options
+
+    def _proxy(self) -> str:
+        return self.bastion.proxy_command() if self.bastion is not None else self.proxy
 
     def proxy_command(self) -> str:
         """``ssh -W`` through this endpoint: the ``ProxyCommand`` of the routes behind it."""
@@ -101,8 +107,8 @@ class Route:
             "    GlobalKnownHostsFile /dev/null",
             "    StrictHostKeyChecking yes",
         ]
-        if self.bastion is not None:
-            lines.append(f"    ProxyCommand {self.bastion.proxy_command()}")
+        if self._proxy():
+            lines.append(f"    ProxyCommand {self._proxy()}")
         return "\n".join(lines) + "\n"
 
 

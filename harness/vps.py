@@ -25,7 +25,7 @@ import docker
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from harness import dind, labels, readiness, report, snapshot, trust
+from harness import dind, labels, readiness, remote, report, snapshot, trust
 from harness.cables import Cables
 from harness.connections import Connections
 from harness.errors import CommandFailed
@@ -69,7 +69,8 @@ class Vps:
         self.launched = launched
         self.volumes, self._engine_socket = list(launched.volumes), launched.engine_socket
         #: How the harness reaches it (see :class:`~harness.connections.Connections`).
-        self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, self.published)
+        reach = remote.reach(client) if self.published else None
+        self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, reach)
         #: Its files, as root over SFTP (see :class:`~harness.files.RemoteFiles`): ``put``, ``read_text``... use it.
         sftp = lambda: self.connections.session("root").sftp()  # noqa: E731
         self.files = RemoteFiles(sftp, lambda line: self.run(line, sudo=True), where)
@@ -152,7 +153,7 @@ class Vps:
         remove_container(self.container)
         if self._engine_socket is not None:
             self._engine_socket.close()
-        if self.docker != "none":
+        if self.docker != "none" or self.volumes:  # what it made, and its volumes (a remote one's keys)
             remove_labelled(self.client, {"label": f"{labels.PARENT}={self.container.name}"})
         if self.launched.secrets is not None:
             shutil.rmtree(self.launched.secrets, ignore_errors=True)
@@ -177,7 +178,7 @@ class Vps:
 
     @property
     def ssh_port(self) -> int:
-        """The host port (on 127.0.0.1) that reaches this VPS's sshd, when it is published."""
+        """The engine host's port that reaches this VPS's sshd, when published (see :mod:`harness.remote`)."""
         return self.connections.ssh_port
 
     @property

@@ -218,7 +218,10 @@ def _find(fleet: Fleet, spec: OsSpec, key: str) -> tuple[dict[str, Any], dict[st
 
 
 def _values_file(fleet: Fleet, key: str) -> Path:
-    return fleet.images.config.world_dir / f"{key}.json"
+    """Where the values of the world of ``key`` on the fleet's engine are kept (each engine has its own
+    snapshots of a world, with their own keys and passwords)."""
+    engine = fleet.images.engine_name
+    return fleet.images.config.world_dir / (f"{engine}-{key}.json" if engine else f"{key}.json")
 
 
 def _keep_values(fleet: Fleet, key: str, values: dict[str, Any]) -> None:

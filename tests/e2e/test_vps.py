@@ -89,7 +89,9 @@ def test_restart_keeps_files_and_reconnects(vps: Vps) -> None:
 
 def test_a_changed_host_key_is_refused(vps: Vps) -> None:
     impostor = KeyPair.generate().public
-    session = SshSession("127.0.0.1", vps.ssh_port, vps.user, vps.key, impostor)
+    route = vps.route  # 127.0.0.1 for a local engine; an engine elsewhere's host, or a hop through it
+    via = vps.connections.reach.channel if route.proxy and vps.connections.reach else None
+    session = SshSession(route.address, route.port, vps.user, vps.key, impostor, via=via)
     with pytest.raises(HostKeyMismatch, match="not the ssh-ed25519 key the harness pinned"):
         session.connect()
 

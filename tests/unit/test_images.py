@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
+import types
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,14 @@ class FakeImages:
 
 
 class FakeApi:
+    #: A local engine's (on a unix socket): Images copies nothing to it and takes the machine's locks.
+    base_url = "http+docker://localhost"
+
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
+
+    def get_adapter(self, url: str) -> Any:
+        return types.SimpleNamespace(socket_path="/fake/docker.sock")
 
     def build(self, *, tag: str, buildargs: dict[str, str] | None = None, fileobj: Any = None, **_: Any) -> Any:
         self.engine.calls.append(("build", tag, (buildargs or {}).get("BASE") or (buildargs or {}).get("VPS", "")))

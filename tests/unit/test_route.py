@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from harness.remote import parse
 from harness.route import Route
 
 
@@ -34,3 +35,14 @@ def test_a_path_with_blanks_is_quoted_in_ssh_config() -> None:
     route = Route("a", "127.0.0.1", 2222, "vps", Path("/my keys/id"), Path("/my keys/kh"))
     assert '    IdentityFile "/my keys/id"\n' in route.ssh_config()
     assert shlex.split(route.ssh_command())[2] == "/my keys/id"
+
+
+def test_a_route_through_an_ssh_engines_host_hands_tools_its_proxy_command() -> None:
+    engine = parse("ssh://vps@build-1.internal:2222")
+    route = Route("a", "127.0.0.1", 32771, "vps", Path("/k/id"), Path("/k/kh"), proxy=engine.proxy_command())
+    assert "    ProxyCommand ssh -l vps -p 2222 -W %h:%p -- build-1.internal\n" in route.ssh_config()
+    line = shlex.split(route.ssh_command())
+    assert "ProxyCommand=ssh -l vps -p 2222 -W %h:%p -- build-1.internal" in line
+    # Behind a bastion of that engine, the bastion's own hop is nested (its %h:%p escaped once).
+    behind = hop("b", "10.0.0.3", 22, route)
+    assert "ProxyCommand=ssh -l vps -p 2222 -W %%h:%%p -- build-1.internal" in behind.ssh_config()
