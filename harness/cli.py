@@ -189,14 +189,23 @@ def _world_down(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    desk = _standalone()
-    swept = sweep(desk.client, everything=args.all, spare_kept=False)
-    desk.forget_removed()
-    print(
-        f"removed {len(swept.containers)} container(s), {len(swept.networks)} network(s), "
-        f"{len(swept.volumes)} volume(s), {len(swept.images)} image(s)"
-        f"{' (every labelled one)' if args.all else ' whose owner process is gone'}"
-    )
+    """Sweep the engine ``DOCKER_HOST`` names, or each of ``VPS_HARNESS_ENGINES``."""
+    engines = HarnessConfig.from_env().engines
+    for url in engines or ("",):
+        if url:
+            client = docker_client(url=url)
+            swept = sweep(client, everything=args.all, spare_kept=False)
+            client.close()
+        else:
+            desk = _standalone()
+            swept = sweep(desk.client, everything=args.all, spare_kept=False)
+            desk.forget_removed()
+        print(
+            (f"{url}: " if url else "")
+            + f"removed {len(swept.containers)} container(s), {len(swept.networks)} network(s), "
+            f"{len(swept.volumes)} volume(s), {len(swept.images)} image(s)"
+            f"{' (every labelled one)' if args.all else ' whose owner process is gone'}"
+        )
     return 0
 
 
@@ -327,7 +336,10 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("spec", metavar="SPEC", nargs="?", default="ubuntu:16.04", help="default: %(default)s")
     demo.add_argument("--init", choices=list(INITS), default="systemd", help="PID 1 (default: %(default)s)")
     demo.set_defaults(run=_demo)
-    gc = commands.add_parser("gc", help="remove what killed runs and kept failures left behind")
+    gc = commands.add_parser(
+        "gc",
+        help="remove what killed runs and kept failures left behind (on each engine of VPS_HARNESS_ENGINES, if set)",
+    )
     gc.add_argument("--all", action="store_true", help="every labelled container, network and volume, `up`'s too")
     gc.set_defaults(run=_gc)
     return top

@@ -15,7 +15,7 @@ import pytest
 from harness.config import HarnessConfig
 from harness.errors import EngineUnavailable, HarnessError, ImageUnavailable
 from harness.spec import OsSpec
-from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS, SWEPT_BY_CONTROLLER, terminal_progress
+from harness.state import ENGINE_USED, FAILED, FLEET, SETTINGS, SWEPT_BY_CONTROLLER, terminal_progress, worker_id
 from harness.want import VpsWant
 
 if TYPE_CHECKING:
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
     """A client of the Docker engine; skips the test when none answers.
 
+    The engine is this worker's of ``--vps-engine``/``VPS_HARNESS_ENGINES``
+    when the run names several (see :meth:`RunSettings.engine`), else the
+    one ``DOCKER_HOST`` or the docker context names: a test's VPSes are all
+    on one engine, so its networks join them.
+
     With ``CI`` set, a missing engine is an error, never a skip. On first
     use it removes leftovers of earlier runs whose owner process is gone;
     under xdist the controller did that once for all workers before they
@@ -41,8 +46,9 @@ def vps_engine(pytestconfig: pytest.Config) -> Iterator[DockerClient]:
     from harness.engine import docker_client
     from harness.reaper import sweep_leftovers
 
+    settings = pytestconfig.stash[SETTINGS]
     try:
-        client = docker_client()
+        client = docker_client(url=settings.engine(worker_id(pytestconfig)))
     except EngineUnavailable as e:
         if HarnessConfig.from_env().ci:
             raise

@@ -14,7 +14,7 @@ from typing import cast
 
 import pytest
 
-from harness.config import HarnessConfig
+from harness.config import HarnessConfig, engine_url
 from harness.errors import ConfigError, EngineUnavailable, UnknownOsSpec
 from harness.labels import new_session_id
 from harness.spec import parse_specs
@@ -28,6 +28,7 @@ from harness.state import (
     Prepare,
     RunSettings,
     terminal_progress,
+    worker_id,
 )
 from harness.want import DOCKER_MODES
 
@@ -64,6 +65,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="before the first test that needs a VPS, build the matrix's images (images) and their "
         "Docker-in-Docker images (dind), with progress lines; default: ini 'vps_prepare', else no",
     )
+    group.addoption(
+        "--vps-engine",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a Docker engine to run VPSes on (repeatable: xdist workers are spread over them; unix://, tcp:// "
+        "or ssh:// URLs); default: VPS_HARNESS_ENGINES, else DOCKER_HOST or the docker context",
+    )
     parser.addini("vps", "OS matrix when --vps is not given", type="args", default=[DEFAULT_MATRIX])
     parser.addini("vps_prepare", "what --vps-prepare builds when it is not given: no, images or dind", default="no")
 
@@ -82,7 +91,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not matrix:
         raise pytest.UsageError("--vps: no OS spec given; name one, e.g. --vps=debian:12")
     try:
-        HarnessConfig.from_env()  # a bad setting stops the run here, not in every test's setup
+        harness_config = HarnessConfig.from_env()  # a bad setting stops the run here, not in every test's setup
+        given = [part for value in config.getoption("vps_engine") for part in value.split(",") if part.strip()]
+        engines = tuple(engine_url(url, "--vps-engine") for url in given) or harness_config.engines
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from None
     workerinput = getattr(config, "workerinput", None)
@@ -92,17 +103,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"vps_prepare = {prepare!r}: use one of {', '.join(PREPARE_CHOICES)}")
     prepare = cast(Prepare, prepare)
     config.stash[SETTINGS] = RunSettings(
-        matrix, bool(config.getoption("vps_keep_failed")), session, config.getoption("vps_docker"), prepare
+        matrix, bool(config.getoption("vps_keep_failed")), session, config.getoption("vps_docker"), prepare, engines
     )
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(session), "vps-harness-xdist")
+        config.pluginmanager.register(_XdistHooks(session, engines), "vps-harness-xdist")
 
 
 class _XdistHooks:
     """Hands the controller's session id to every worker, and sweeps once for all of them."""
 
-    def __init__(self, session: str) -> None:
+    def __init__(self, session: str, engines: tuple[str, ...]) -> None:
         self.session = session
+        self.engines = engines or ("",)
         self.swept = False
         self.controller = False
 
@@ -121,17 +133,20 @@ class _XdistHooks:
         from harness.reaper import sweep_leftovers
 
         self.controller = True
-        try:
-            client = docker_client()
-        except EngineUnavailable:
-            return
-        try:
-            sweep_leftovers(client, terminal_progress(config))
-            self.swept = True
-        except (docker.errors.DockerException, requests.RequestException) as e:
-            terminal_progress(config)(f"could not remove what killed runs left ({e}); each worker will try")
-        finally:
-            client.close()
+        swept = 0
+        for url in self.engines:
+            try:
+                client = docker_client(url=url)
+            except EngineUnavailable:
+                continue
+            try:
+                sweep_leftovers(client, terminal_progress(config))
+                swept += 1
+            except (docker.errors.DockerException, requests.RequestException) as e:
+                terminal_progress(config)(f"could not remove what killed runs left ({e}); each worker will try")
+            finally:
+                client.close()
+        self.swept = swept == len(self.engines)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """At the run's end, remove what a crashed worker of it left: its own, whose process is gone
@@ -144,12 +159,13 @@ class _XdistHooks:
         from harness.engine import docker_client
         from harness.reaper import sweep
 
-        with contextlib.suppress(EngineUnavailable, docker.errors.DockerException, requests.RequestException):
-            client = docker_client()
-            try:
-                sweep(client, session=self.session, dead_only=True)
-            finally:
-                client.close()
+        for url in self.engines:
+            with contextlib.suppress(EngineUnavailable, docker.errors.DockerException, requests.RequestException):
+                client = docker_client(url=url)
+                try:
+                    sweep(client, session=self.session, dead_only=True)
+                finally:
+                    client.close()
 
     def pytest_configure_node(self, node: object) -> None:
         node.workerinput["vps_harness_session"] = self.session  # type: ignore[attr-defined]
@@ -204,4 +220,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if session.config.stash.get(ENGINE_USED, False):
         from harness.reaper import sweep_own
 
-        sweep_own(session.config.stash[SETTINGS].session, os.getpid())
+        settings = session.config.stash[SETTINGS]
+        sweep_own(settings.session, os.getpid(), settings.engine(worker_id(session.config)))

@@ -196,10 +196,11 @@ def sweep_leftovers(client: docker.DockerClient, progress: Progress) -> Swept:
     return swept
 
 
-def sweep_own(session: str, pid: int) -> Swept:
-    """Remove what process ``pid`` of ``session`` made and still has (its teardown was cut short)."""
+def sweep_own(session: str, pid: int, url: str = "") -> Swept:
+    """Remove what process ``pid`` of ``session`` made and still has on the engine at ``url`` (default: the
+    one ``DOCKER_HOST`` names), its teardown cut short."""
     try:
-        client = docker_client()
+        client = docker_client(url=url)
     except EngineUnavailable:
         return Swept()
     try:

@@ -33,6 +33,25 @@ class RunSettings:
     session: str
     docker: DockerMode = "none"
     prepare: Prepare = "no"
+    #: The engines the run spreads over (``--vps-engine``, ``VPS_HARNESS_ENGINES``); none: the one
+    #: ``DOCKER_HOST`` or the docker context names.
+    engines: tuple[str, ...] = ()
+
+    def engine(self, worker: str) -> str:
+        """The engine URL of xdist worker ``worker`` (``gw3``; ``master`` without xdist): its number modulo
+        the engines, so ``-n 4`` over two engines puts two workers on each; "" when no engine is named.
+
+        >>> RunSettings((), False, "s", engines=("tcp://a:2375", "tcp://b:2375")).engine("gw3")
+        'tcp://b:2375'
+        """
+        if not self.engines:
+            return ""
+        number = worker.removeprefix("gw")
+        return self.engines[int(number) % len(self.engines) if number.isdigit() else 0]
+
+    def every_engine(self) -> tuple[str, ...]:
+        """Each engine of the run once ("" for the default one)."""
+        return self.engines or ("",)
 
 
 SETTINGS = pytest.StashKey[RunSettings]()
@@ -44,6 +63,11 @@ FAILED = pytest.StashKey[bool]()
 ENGINE_USED = pytest.StashKey[bool]()
 #: In an xdist worker's ``workerinput``: the controller swept leftovers before the workers started.
 SWEPT_BY_CONTROLLER = "vps_harness_swept"
+
+
+def worker_id(config: pytest.Config) -> str:
+    """This process's xdist worker id (``gw0``), or ``master`` outside xdist."""
+    return str(getattr(config, "workerinput", {}).get("workerid", "master"))
 
 
 def terminal_progress(config: pytest.Config) -> Progress:
