@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup host test test-cgroup2 test-engines soak unit demo bench lint matrix clean
+.PHONY: setup host test test-cgroup2 test-engines engines soak unit demo bench lint matrix clean
 
 ## setup: a Docker engine that answers, bootstrap tools, and the virtualenv
 setup: host $(STAMP)
@@ -39,6 +39,10 @@ test-cgroup2: setup
 test-engines: setup
 	$(BIN)/pytest -n 2 -p no:cacheprovider --vps=debian:13,ubuntu:24.04 engines $(PYTEST_ARGS)
 
+## engines: the vps and snapshot tests on engines elsewhere (tcp://, ssh://) and over two engines at -n 4, each a DinD VPS serving its engine to this machine (remote/)
+engines: setup
+	$(BIN)/pytest -n 2 -p no:cacheprovider --vps=debian:12 remote $(PYTEST_ARGS)
+
 ## soak: 200 VPS starts at -n 4 (both suite OSes, systemd and sshd, some DinD) on this engine, then on the cgroup-v2 engine: 0 failures, 0 leftovers, the ready times
 soak: setup
 	$(BIN)/pytest -n 4 -p no:cacheprovider soak $(PYTEST_ARGS)
@@ -60,6 +64,7 @@ bench: setup
 	$(BIN)/python bench/parallel_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/world_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/package_cache_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/remote_bench.py $(BENCH_ARGS)
 
 ## matrix: DinD and the provisioning flows on every supported OS (those whose image can't be built here skip, saying why); the table goes into docs/matrix.md
 matrix: setup
@@ -67,8 +72,8 @@ matrix: setup
 
 ## lint: ruff, mypy, shellcheck on every shell script shipped (scripts/shell-scripts), actionlint on the workflows
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests vps_images bench soak engines
-	$(BIN)/ruff format --check harness tests vps_images bench soak engines
+	$(BIN)/ruff check harness tests vps_images bench soak engines remote
+	$(BIN)/ruff format --check harness tests vps_images bench soak engines remote
 	$(BIN)/mypy
 	scripts/shell-scripts $(abspath $(BIN))/shellcheck
 	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows

@@ -1,0 +1,91 @@
+"""The harness on engines elsewhere, and on several at once (see ``conftest.py`` for the remote hosts).
+
+Each test drives remote hosts from an inner pytest of the suite's own
+tests, as a user's run would: with ``DOCKER_HOST`` set to a ``tcp://`` or
+``ssh://`` engine, or ``VPS_HARNESS_ENGINES`` naming two. Each remote
+engine starts with no VPS image: the inner run copies what this machine's
+engine has (:mod:`harness.transfer`). Afterwards nothing labelled is left
+on any of them.
+
+The snapshot tests of a ``docker="socket"`` VPS are left out of the inner
+runs: no engine elsewhere can mount this machine's socket, and
+``test_a_socket_vps_on_an_engine_elsewhere_is_refused_by_name`` asserts
+what such an engine says instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from harness import docker_client
+from harness.errors import HarnessError
+from harness.fleet import Fleet
+from harness.identity import Identity
+from harness.images import Images
+from harness.labels import new_session_id
+from harness.spec import OsSpec
+from remote.conftest import InnerRun, RemoteHost
+
+pytestmark = pytest.mark.docker
+
+#: What the inner runs run: the `vps` and snapshot tests, but those of a socket-mode VPS.
+VPS_TESTS = ("tests/e2e/test_vps.py",)
+SNAPSHOT_TESTS = ("tests/e2e/test_snapshots.py", "-k", "not socket")
+
+
+def _passed(run: InnerRun, at_least: int) -> None:
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.count("passed") >= at_least, run.output[-2000:]
+    assert run.count("failed") == 0 and run.count("error") == 0, run.output[-2000:]
+
+
+def test_the_vps_and_snapshot_tests_pass_on_a_tcp_engine(
+    remote_host: Callable[[str], RemoteHost], inner_pytest: Callable[..., InnerRun]
+) -> None:
+    host = remote_host("tcp-engine")
+    run = inner_pytest(*VPS_TESTS, *SNAPSHOT_TESTS, env={"DOCKER_HOST": host.tcp_url})
+    _passed(run, 20)
+    assert host.leftovers() == []
+
+
+def test_the_vps_tests_pass_on_an_ssh_engine(
+    remote_host: Callable[[str], RemoteHost], inner_pytest: Callable[..., InnerRun]
+) -> None:
+    host = remote_host("ssh-engine")
+    run = inner_pytest(*VPS_TESTS, env={"DOCKER_HOST": host.ssh_url}, ssh_configs=(host.ssh_config,))
+    _passed(run, 12)
+    assert host.leftovers() == []
+
+
+def test_four_workers_spread_over_two_engines(
+    remote_host: Callable[[str], RemoteHost], inner_pytest: Callable[..., InnerRun]
+) -> None:
+    left, right = remote_host("left"), remote_host("right")
+    since = time.time()
+    run = inner_pytest(*VPS_TESTS, env={"VPS_HARNESS_ENGINES": f"{left.tcp_url},{right.tcp_url}"}, workers=4)
+    _passed(run, 12)
+    starts = {"left": left.vps_starts_since(since), "right": right.vps_starts_since(since)}
+    assert starts["left"] > 0 and starts["right"] > 0, starts
+    assert left.leftovers() == [] and right.leftovers() == []
+
+
+def test_a_socket_vps_on_an_engine_elsewhere_is_refused_by_name(
+    remote_host: Callable[[str], RemoteHost], vps_os: OsSpec
+) -> None:
+    host = remote_host("no-socket")
+    client = docker_client(url=host.tcp_url)
+    images = Images(client)
+    identity = Identity.fresh()
+    fleet = Fleet(client, images, session=new_session_id(), identity=identity)
+    try:
+        with pytest.raises(HarnessError, match=rf"the engine at {host.tcp_url} runs elsewhere"):
+            fleet.vps(vps_os, docker="socket")
+    finally:
+        fleet.close()
+        images.close()
+        identity.remove()
+        client.close()
+    assert host.leftovers() == []
