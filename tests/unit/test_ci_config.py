@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import configparser
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -49,3 +51,30 @@ def test_the_e2e_legs_run_on_cgroup_v2_runners_with_their_images_cached_by_their
     assert load < test < save, "load before the suite, save what it built after"
     assert steps[load]["if"] == "steps.cache.outputs.cache-hit == 'true'"
     assert steps[save]["if"] == "steps.cache.outputs.cache-hit != 'true'"
+
+
+def test_each_legs_suite_is_split_over_two_jobs_by_recorded_durations() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    e2e = workflow["jobs"]["e2e"]
+    assert e2e["strategy"]["matrix"]["group"] == [1, 2]
+    test = next(step["run"] for step in e2e["steps"] if step.get("run", "").startswith("make test"))
+    for option in ("--splits 2", "--group ${{ matrix.group }}", "--splitting-algorithm least_duration"):
+        assert option in test, test
+    assert "--durations-path .ci/test_durations" in test
+    assert "--store-durations --durations-path $PWD/.ci/test_durations" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_split_on_this_machine_puts_every_test_in_one_group_and_leaves_none_empty() -> None:
+    """The workflow's split, run here on the suite as collected for one OS: two groups, each test in one."""
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "--vps=debian:12"]
+    split = ["--splits", "2", "--splitting-algorithm", "least_duration", "--durations-path", ".ci/test_durations"]
+
+    def collected(*args: str) -> set[str]:
+        run = subprocess.run([*collect, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        return {line for line in run.stdout.splitlines() if "::" in line}
+
+    groups = [collected(*split, "--group", str(group)) for group in (1, 2)]
+    every = collected()
+    assert groups[0] and groups[1]
+    assert not groups[0] & groups[1]
+    assert groups[0] | groups[1] == every
