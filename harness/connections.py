@@ -26,15 +26,17 @@ class Connections:
     """The ways in to server ``name`` as ``user``: :attr:`route`, :meth:`session`, :meth:`forward`."""
 
     def __init__(
-        self, container: Container, cables: Cables, identity: Identity, host_key: str, user: str, reach: Reach | None
+        self, container: Container, cables: Cables, identity: Identity, host_key: str, user: str, reach: Reach
     ) -> None:
-        """``reach``: how its published sshd is reached; None when it has no published port."""
+        """``reach``: how this machine reaches its engine's published ports (and networks)."""
         self.container = container
         self.cables = cables
         self.identity = identity
         self.host_key = host_key
         self.user = user
         self.reach = reach
+        #: Whether its sshd has a published port (see :meth:`Reach.publishes`).
+        self.published = bool((container.attrs.get("HostConfig", {}).get("PortBindings") or {}).get("22/tcp"))
         #: The bastion's connections this server is reached through (``ssh -J``), if any.
         self.via: Connections | None = None
         self._sessions: dict[str, SshSession] = {}
@@ -56,10 +58,10 @@ class Connections:
         proxy = ""
         if self.via is not None:
             host, port = self.via.cables.shared_ip(self.cables), 22
-        elif self.reach is not None:
+        elif self.published:
             host, port, proxy = self.reach.address, self.ssh_port, self.reach.proxy_command()
-        else:  # no published port: the engine's bridge (else its first network), which this host routes to
-            host, port = self.cables.bridge_ip(), 22
+        else:  # the engine's bridge (else its first network): this machine's routes, or an ssh engine host's
+            host, port, proxy = self.cables.bridge_ip(), 22, self.reach.proxy_command()
         known_hosts = self.identity.known_hosts_file(self.alias, [known_hosts_name(host, port)], self.host_key)
         return Route(self.alias, host, port, self.user, self.identity.key_file, known_hosts, bastion, proxy)
 
@@ -82,7 +84,7 @@ class Connections:
         if session is None:
             route = self.route
             via = self.via.tunnel if self.via is not None else None
-            if via is None and self.reach is not None and self.reach.ssh:
+            if via is None and self.reach.ssh:
                 via = self.reach.channel
             session = SshSession(
                 route.address, route.port, user, self.identity.key, self.host_key, where=f"VPS {self.name}", via=via

@@ -306,7 +306,7 @@ def launch(client: docker.DockerClient, image: VpsImage, want: VpsWant, plan: Co
             "name": container_name,
             "hostname": name,
             "labels": vps_labels,
-            "ports": {"22/tcp": (reach.publish_on, None)} if want.publish_ssh else {},
+            "ports": {"22/tcp": (reach.publish_on, None)} if reach.publishes(want.publish_ssh) else {},
             "detach": True,
             **options,
         }

@@ -71,6 +71,13 @@ class Reach:
         """The engine host's address a VPS's sshd is published on: all of a tcp engine's, else loopback."""
         return "0.0.0.0" if self.kind == "tcp" else "127.0.0.1"
 
+    def publishes(self, wanted: bool) -> bool:
+        """Whether a VPS's sshd gets a published port: when ``wanted`` (``publish_ssh``), and always on a tcp
+        engine, where this machine has no other way in (the engine's networks are not routed to it; on
+        an ssh engine the engine host's SSH reaches them). Its networks and who on them reaches it are
+        the same either way."""
+        return wanted or self.kind == "tcp"
+
     def proxy_command(self, host: str = "%h", port: str = "%p") -> str:
         """The OpenSSH ``ProxyCommand`` through the engine host (``ssh`` engines; else empty)."""
         if not self.ssh:

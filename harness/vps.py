@@ -69,8 +69,7 @@ class Vps:
         self.launched = launched
         self.volumes, self._engine_socket = list(launched.volumes), launched.engine_socket
         #: How the harness reaches it (see :class:`~harness.connections.Connections`).
-        reach = remote.reach(client) if self.published else None
-        self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, reach)
+        self.connections = Connections(self.container, self.cables, identity, self.host_key, USER, remote.reach(client))
         #: Its files, as root over SFTP (see :class:`~harness.files.RemoteFiles`): ``put``, ``read_text``... use it.
         sftp = lambda: self.connections.session("root").sftp()  # noqa: E731
         self.files = RemoteFiles(sftp, lambda line: self.run(line, sudo=True), where)

@@ -17,6 +17,8 @@ harness's ``ssh -W`` find the host, its key and its pinned host key.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import re
 import shutil
@@ -26,38 +28,104 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from docker.utils import kwargs_from_env
 
 from harness import labels
 from harness.spec import OsSpec
 from harness.vps import Vps
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Where a remote host's engine listens for tcp:// clients.
+#: Where a remote host's engine listens for tcp:// clients, and for TLS ones.
 TCP_PORT = 2375
+TLS_PORT = 2376
 #: Makes a DinD VPS's engine also listen on TCP (keeping its unit's options) and waits until it answers.
 LISTEN_ON_TCP = Path(__file__).with_name("listen-on-tcp.sh")
 
 
+def tls_files(folder: Path, address: str) -> Path:
+    """A CA, a server certificate for ``address`` and a client certificate, as ``dockerd --tlsverify`` and
+    ``DOCKER_CERT_PATH`` take them (ca.pem, server-cert.pem, server-key.pem, cert.pem, key.pem)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def issue(name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: Any, **extensions: Any) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        for extension, critical in extensions.values():
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    def save(name: str, item: Any) -> None:
+        data = (
+            item.private_bytes(Encoding.PEM, PrivateFormat.TraditionalOpenSSL, NoEncryption())
+            if isinstance(item, ec.EllipticCurvePrivateKey)
+            else item.public_bytes(Encoding.PEM)
+        )
+        (folder / name).write_bytes(data)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remote engines' CA")])
+    ca = issue("remote engines' CA", ca_key, ca_name, ca_key, ca=(x509.BasicConstraints(ca=True, path_length=0), True))
+    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    names = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address)), x509.DNSName("localhost")])
+    loopback = x509.SubjectAlternativeName([*names, x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    server = issue(
+        address, server_key, ca.subject, ca_key,
+        names=(loopback, False), usage=(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+    )  # fmt: skip
+    client = issue(
+        "client", client_key, ca.subject, ca_key,
+        usage=(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+    )  # fmt: skip
+    for name, item in (("ca.pem", ca), ("server-cert.pem", server), ("server-key.pem", server_key)):
+        save(name, item)
+    save("cert.pem", client)
+    save("key.pem", client_key)
+    return folder
+
+
 @dataclass
 class RemoteHost:
-    """A DinD VPS serving its engine to this machine over TCP and SSH."""
+    """A DinD VPS serving its engine to this machine over TCP (or TLS) and SSH."""
 
     vps: Vps
     ssh_config: Path
+    #: The client's DOCKER_CERT_PATH when its engine listens with TLS (on TLS_PORT only).
+    tls: Path | None = None
 
     @property
     def tcp_url(self) -> str:
-        return f"tcp://{self.vps.ip}:{TCP_PORT}"
+        return f"tcp://{self.vps.ip}:{TLS_PORT if self.tls else TCP_PORT}"
+
+    @property
+    def tls_env(self) -> dict[str, str]:
+        """What the docker CLI (and the harness) needs to reach its engine over TLS."""
+        return {"DOCKER_HOST": self.tcp_url, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(self.tls)}
 
     @property
     def ssh_url(self) -> str:
         return f"ssh://vps@{self.vps.ssh_alias}"
 
     def client(self) -> docker.DockerClient:
-        return docker.DockerClient(base_url=self.tcp_url, timeout=120)
+        if self.tls is None:
+            return docker.DockerClient(base_url=self.tcp_url, timeout=120)
+        return docker.DockerClient(**kwargs_from_env(environment=self.tls_env), timeout=120)
 
     def leftovers(self) -> list[str]:
         """Everything labelled by vps-harness on its engine but images: containers, networks, volumes."""
@@ -87,16 +155,23 @@ class RemoteHost:
 
 
 @pytest.fixture
-def remote_host(vps_factory: Callable[..., Vps], tmp_path: Path) -> Callable[[str], RemoteHost]:
-    """Makes remote hosts: ``remote_host("left")``."""
+def remote_host(vps_factory: Callable[..., Vps], tmp_path: Path) -> Callable[..., RemoteHost]:
+    """Makes remote hosts: ``remote_host("left")``; ``tls=True``: its engine takes TLS clients of a CA
+    of the test's own (on :data:`TLS_PORT`), the client's files in ``host.tls``."""
 
-    def make(name: str) -> RemoteHost:
+    def make(name: str, tls: bool = False) -> RemoteHost:
         vps = vps_factory(name=name, docker="dind")
         vps.put(LISTEN_ON_TCP, "/usr/local/sbin/listen-on-tcp", mode=0o755)
-        vps.run(f"listen-on-tcp {TCP_PORT}", sudo=True, timeout=180)
+        certs = tls_files(tmp_path / f"tls-{name}", vps.ip) if tls else None
+        if certs is not None:
+            for path in certs.iterdir():
+                vps.put(path, f"/etc/docker/tls/{path.name}", mode=0o600)
+            vps.run(f"listen-on-tcp {TLS_PORT} /etc/docker/tls", sudo=True, timeout=180)
+        else:
+            vps.run(f"listen-on-tcp {TCP_PORT}", sudo=True, timeout=180)
         config = tmp_path / f"ssh_config-{name}"
         config.write_text(vps.ssh_config())
-        return RemoteHost(vps, config)
+        return RemoteHost(vps, config, certs)
 
     return make
 

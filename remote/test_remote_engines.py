@@ -15,13 +15,15 @@ what such an engine says instead.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from harness import docker_client
-from harness.errors import HarnessError
+from harness.errors import EngineUnavailable, HarnessError
 from harness.fleet import Fleet
 from harness.identity import Identity
 from harness.images import Images
@@ -34,6 +36,8 @@ pytestmark = pytest.mark.docker
 #: What the inner runs run: the `vps` and snapshot tests, but those of a socket-mode VPS.
 VPS_TESTS = ("tests/e2e/test_vps.py",)
 SNAPSHOT_TESTS = ("tests/e2e/test_snapshots.py", "-k", "not socket")
+#: A flow: the ci-registry world (three DinD VPSes on networks of its own, from snapshots made on that engine).
+FLOW_TEST = ("tests/e2e/test_ci_registry.py::test_without_a_registry_images_travel_over_ssh",)
 
 
 def _passed(run: InnerRun, at_least: int) -> None:
@@ -42,12 +46,12 @@ def _passed(run: InnerRun, at_least: int) -> None:
     assert run.count("failed") == 0 and run.count("error") == 0, run.output[-2000:]
 
 
-def test_the_vps_and_snapshot_tests_pass_on_a_tcp_engine(
+def test_the_vps_snapshot_and_a_flows_tests_pass_on_a_tcp_engine(
     remote_host: Callable[[str], RemoteHost], inner_pytest: Callable[..., InnerRun]
 ) -> None:
     host = remote_host("tcp-engine")
-    run = inner_pytest(*VPS_TESTS, *SNAPSHOT_TESTS, env={"DOCKER_HOST": host.tcp_url})
-    _passed(run, 20)
+    run = inner_pytest(*VPS_TESTS, *FLOW_TEST, *SNAPSHOT_TESTS, env={"DOCKER_HOST": host.tcp_url})
+    _passed(run, 21)
     assert host.leftovers() == []
 
 
@@ -70,6 +74,38 @@ def test_four_workers_spread_over_two_engines(
     starts = {"left": left.vps_starts_since(since), "right": right.vps_starts_since(since)}
     assert starts["left"] > 0 and starts["right"] > 0, starts
     assert left.leftovers() == [] and right.leftovers() == []
+
+
+def test_a_vps_on_a_tls_engine_is_reached_as_the_docker_cli_reaches_the_engine(
+    remote_host: Callable[..., RemoteHost], vps_os: OsSpec, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the docker CLI takes them; the engine lets in
+    only clients with a certificate of its CA."""
+    host = remote_host("tls-engine", tls=True)
+    for name, value in host.tls_env.items():
+        monkeypatch.setenv(name, value)
+    client = docker_client()
+    assert str(client.api.base_url).startswith("https://")
+    images, identity = Images(client), Identity.fresh()
+    fleet = Fleet(client, images, session=new_session_id(), identity=identity)
+    try:
+        vps = fleet.vps(vps_os, name="over-tls")
+        assert vps.route.address == host.vps.ip  # the engine host's address: its published port is there
+        assert vps.run("hostname").stdout == "over-tls\n"
+        config = tmp_path / "ssh_config"
+        config.write_text(vps.ssh_config())
+        ssh = subprocess.run(["ssh", "-F", str(config), vps.ssh_alias, "cat /etc/hostname"], capture_output=True)
+        assert ssh.returncode == 0 and ssh.stdout == b"over-tls\n", ssh.stderr
+    finally:
+        fleet.close()
+        images.close()
+        identity.remove()
+        client.close()
+    assert host.leftovers() == []
+    monkeypatch.delenv("DOCKER_CERT_PATH")
+    monkeypatch.delenv("DOCKER_TLS_VERIFY")
+    with pytest.raises(EngineUnavailable, match=rf"no Docker engine answers at {host.tcp_url}"):
+        docker_client()  # plain HTTP to its TLS port: refused
 
 
 def test_a_socket_vps_on_an_engine_elsewhere_is_refused_by_name(

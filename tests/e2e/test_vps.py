@@ -90,7 +90,7 @@ def test_restart_keeps_files_and_reconnects(vps: Vps) -> None:
 def test_a_changed_host_key_is_refused(vps: Vps) -> None:
     impostor = KeyPair.generate().public
     route = vps.route  # 127.0.0.1 for a local engine; an engine elsewhere's host, or a hop through it
-    via = vps.connections.reach.channel if route.proxy and vps.connections.reach else None
+    via = vps.connections.reach.channel if route.proxy else None
     session = SshSession(route.address, route.port, vps.user, vps.key, impostor, via=via)
     with pytest.raises(HostKeyMismatch, match="not the ssh-ed25519 key the harness pinned"):
         session.connect()
