@@ -50,6 +50,8 @@ SAME_ENGINE_RATIO = 1.10
 NESTED_RATIO = 2.0
 #: Through ``ssh -W``: an OpenSSH process per connection readiness and the harness open.
 SSH_RATIO = 3.0
+#: The remote host's OS: Docker 26 (see remote/conftest.py's HOST_OS).
+HOST_OS = "debian:13"
 LISTEN_ON_TCP = Path(__file__).resolve().parent.parent / "remote" / "listen-on-tcp.sh"
 
 
@@ -134,13 +136,14 @@ def main(argv: list[str] | None = None) -> int:
                 lines += compare("same engine over tcp", args.runs, same, local, args.os, (SAME_ENGINE_RATIO,) * 2)
         finally:
             forward.close()
-        host = local.vps(args.os, name="remote-host", docker="dind")
+        host = local.vps(HOST_OS, name="remote-host", docker="dind")
         host.put(LISTEN_ON_TCP, "/usr/local/sbin/listen-on-tcp", mode=0o755)
         host.run("listen-on-tcp 2375", sudo=True, timeout=180)
         with remote_fleet(f"tcp://{host.ip}:2375", local) as nested:
             nested.vps(args.os).remove()
             lines += compare("DinD host over tcp", args.runs, nested, local, args.os, (NESTED_RATIO,) * 2)
-        with ssh_config_on_path(host.ssh_config()), remote_fleet(f"ssh://vps@{host.ssh_alias}", local) as over_ssh:
+        over = f"ssh://vps@{host.ssh_alias}:{host.ssh_port}"
+        with ssh_config_on_path(host.ssh_config()), remote_fleet(over, local) as over_ssh:
             lines += compare("DinD host over ssh", args.runs, over_ssh, local, args.os, (SSH_RATIO,) * 2)
     title = f"vps-harness remote bench: {args.os}, medians of {args.runs} runs ({os.cpu_count()} cores)"
     return report(title, lines, args.check)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import docker
+import docker.constants
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
@@ -34,7 +35,9 @@ def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.
     environment = {**os.environ, "DOCKER_HOST": url} if url else dict(os.environ)
     where = environment.get("DOCKER_HOST") or _context_host(environment) or "unix:///var/run/docker.sock"
     try:
-        client = docker.from_env(timeout=config.docker_timeout, environment=environment, use_ssh_client=True)
+        client = _own_ca_client(config, environment) or docker.from_env(
+            timeout=config.docker_timeout, environment=environment, use_ssh_client=True
+        )
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise EngineUnavailable(
@@ -45,6 +48,29 @@ def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.
                 else "check that its host is up and this machine may reach it (`docker -H URL info` must answer)"
             )
         ) from e
+    return client
+
+
+def _own_ca_client(config: HarnessConfig, environment: dict[str, str]) -> docker.DockerClient | None:
+    """A client of a TLS engine verified against its own CA (``DOCKER_CERT_PATH``'s ca.pem), else None.
+
+    requests verifies against ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``)
+    when either is set, over the CA docker-py gives its session (psf/requests
+    #3829), so the engine's certificate "fails" on a machine that sets them
+    (this one does). Such a client ignores the environment's requests settings,
+    as the docker CLI does: it is built for the server's API version, asked
+    with environment settings off.
+    """
+    options = {"timeout": config.docker_timeout, "environment": environment, "use_ssh_client": True}
+    client = docker.from_env(version=docker.constants.MINIMUM_DOCKER_API_VERSION, **options)
+    if not isinstance(client.api.verify, str):
+        client.close()
+        return None
+    client.api.trust_env = False
+    version = str(client.version()["ApiVersion"])
+    client.close()
+    client = docker.from_env(version=version, **options)
+    client.api.trust_env = False
     return client
 
 

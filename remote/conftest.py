@@ -1,6 +1,6 @@
 """Remote engines made on this machine: Docker-in-Docker VPSes whose own engine is driven from here.
 
-A remote host is a DinD VPS of the suite's OS whose engine also listens on
+A remote host is a DinD VPS of Debian 13 (Docker 26) whose engine also listens on
 TCP (``tcp://ITS-ADDRESS:2375``, as ``dockerd -H tcp://0.0.0.0:2375``
 does on a real machine), and is reached over SSH as user ``vps`` (in its
 ``docker`` group) for ``ssh://``. This machine reaches it at its address on
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -31,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.constants
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from docker.models.networks import Network
 from docker.utils import kwargs_from_env
 
 from harness import labels
@@ -44,6 +47,10 @@ from harness.spec import OsSpec
 from harness.vps import Vps
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The OS of a remote host: Debian 13's Docker 26, as users' build hosts run. An engine before Docker 23
+#: cannot be one here: it asks runc for every capability the kernel knows (its meaning of ALL), and a
+#: DinD VPS's engine holds fewer ("unable to apply caps"); from 23, ALL is the engine's own set.
+HOST_OS = "debian:13"
 #: Where a remote host's engine listens for tcp:// clients, and for TLS ones.
 TCP_PORT = 2375
 TLS_PORT = 2376
@@ -111,6 +118,7 @@ class RemoteHost:
 
     @property
     def tcp_url(self) -> str:
+        """Its engine at its address on the LAN (``vps.ip``: on its first network)."""
         return f"tcp://{self.vps.ip}:{TLS_PORT if self.tls else TCP_PORT}"
 
     @property
@@ -120,12 +128,18 @@ class RemoteHost:
 
     @property
     def ssh_url(self) -> str:
-        return f"ssh://vps@{self.vps.ssh_alias}"
+        """With its port: docker-py gives ssh ``-p 22`` for a URL without one, over any Port of the ssh_config."""
+        return f"ssh://vps@{self.vps.ssh_alias}:{self.vps.ssh_port}"
 
     def client(self) -> docker.DockerClient:
         if self.tls is None:
             return docker.DockerClient(base_url=self.tcp_url, timeout=120)
-        return docker.DockerClient(**kwargs_from_env(environment=self.tls_env), timeout=120)
+        # At the oldest API (no version request first), with requests' environment off: REQUESTS_CA_BUNDLE
+        # would replace the engine's CA (psf/requests #3829; harness.engine does the same).
+        options = kwargs_from_env(environment=self.tls_env)
+        client = docker.DockerClient(**options, version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=120)
+        client.api.trust_env = False
+        return client
 
     def leftovers(self) -> list[str]:
         """Everything labelled by vps-harness on its engine but images: containers, networks, volumes."""
@@ -154,13 +168,26 @@ class RemoteHost:
             client.close()
 
 
+#: The LAN of the remote hosts: a /24 per host, outside Docker's default pools (172.17-31.0.0/16, then
+#: 192.168.0.0/20s from the bottom), as a real office or data-centre LAN would be. On the engine's default
+#: bridge this machine would reach a host from 172.17.0.1, which a DinD VPS inside a VPS on that host
+#: takes for its own engine's bridge (the next free /16 there): the answers to this machine would stay
+#: inside it.
+LAN = "192.168.{}.0/24"
+_lans = itertools.count()
+
+
 @pytest.fixture
-def remote_host(vps_factory: Callable[..., Vps], tmp_path: Path) -> Callable[..., RemoteHost]:
+def remote_host(
+    vps_factory: Callable[..., Vps], vps_network: Callable[..., Network], tmp_path: Path
+) -> Callable[..., RemoteHost]:
     """Makes remote hosts: ``remote_host("left")``; ``tls=True``: its engine takes TLS clients of a CA
     of the test's own (on :data:`TLS_PORT`), the client's files in ``host.tls``."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
 
     def make(name: str, tls: bool = False) -> RemoteHost:
-        vps = vps_factory(name=name, docker="dind")
+        lan = vps_network(f"lan-{name}", subnet=LAN.format(200 + int(worker or 0) * 8 + next(_lans) % 8))
+        vps = vps_factory(name=name, os=HOST_OS, docker="dind", networks=[lan])
         vps.put(LISTEN_ON_TCP, "/usr/local/sbin/listen-on-tcp", mode=0o755)
         certs = tls_files(tmp_path / f"tls-{name}", vps.ip) if tls else None
         if certs is not None:
