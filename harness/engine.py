@@ -143,11 +143,12 @@ _lock = threading.Lock()
 
 
 def engine_key(client: docker.DockerClient) -> str:
-    """Which engine ``client`` talks to, for what is asked once per engine: its URL, and its socket's path
-    (docker-py names every unix socket ``http+docker://localhost``)."""
+    """Which engine ``client`` talks to, for what is asked once per engine: its URL, and its socket's path or
+    its SSH host (docker-py names every unix socket ``http+docker://localhost``, every ssh engine
+    ``http+docker://ssh``)."""
     where = str(client.api.base_url)
     adapter = client.api.get_adapter(where) if where.startswith("http+docker://") else None
-    return f"{where} {getattr(adapter, 'socket_path', '')}".strip()
+    return f"{where} {getattr(adapter, 'socket_path', '') or getattr(adapter, 'ssh_host', '')}".strip()
 
 
 def facts(client: docker.DockerClient) -> EngineFacts:
