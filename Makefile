@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# DURATIONS=FILE: `make test` records each test's duration there (pytest-split's --store-durations).
+DURATIONS ?=
 BENCH_ARGS ?=
 
 .PHONY: setup host test test-cgroup2 test-engines engines soak unit demo bench lint matrix clean
@@ -28,7 +30,7 @@ $(STAMP): pyproject.toml
 
 ## test: the whole suite, in parallel, against real containers; then its cgroup-v2 part
 test: setup
-	$(BIN)/pytest -n auto --durations=30 $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --durations=30 $(if $(DURATIONS),--store-durations --durations-path $(DURATIONS)) $(PYTEST_ARGS)
 	$(MAKE) test-cgroup2
 
 ## test-cgroup2: the vps, cgroup, one DinD and the jenkins-slave0 hardened tests on an isolated cgroup-v2 engine with nsdelegate (scripts/cgroup2-engine; root)

@@ -189,24 +189,32 @@ def _world_down(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    """Sweep the engine ``DOCKER_HOST`` names, or each of ``VPS_HARNESS_ENGINES``."""
-    engines = HarnessConfig.from_env().engines
-    for url in engines or ("",):
-        if url:
-            client = docker_client(url=url)
-            swept = sweep(client, everything=args.all, spare_kept=False)
-            client.close()
-        else:
-            desk = _standalone()
-            swept = sweep(desk.client, everything=args.all, spare_kept=False)
-            desk.forget_removed()
+    """Sweep the engine ``DOCKER_HOST`` names, and each of ``VPS_HARNESS_ENGINES``; one that does not answer
+    is named, and the others are swept all the same (the exit status is then 1)."""
+    failed = 0
+    for url in ("", *HarnessConfig.from_env().engines):
+        try:
+            if url:
+                client = docker_client(url=url)
+                try:
+                    swept = sweep(client, everything=args.all, spare_kept=False)
+                finally:
+                    client.close()
+            else:
+                desk = _standalone()
+                swept = sweep(desk.client, everything=args.all, spare_kept=False)
+                desk.forget_removed()
+        except HarnessError as e:
+            print(f"vps-harness: {e}", file=sys.stderr)
+            failed += 1
+            continue
         print(
             (f"{url}: " if url else "")
             + f"removed {len(swept.containers)} container(s), {len(swept.networks)} network(s), "
             f"{len(swept.volumes)} volume(s), {len(swept.images)} image(s)"
             f"{' (every labelled one)' if args.all else ' whose owner process is gone'}"
         )
-    return 0
+    return 1 if failed else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from harness.errors import UsageError
 from harness.identity import Identity
 from harness.remote import Reach
 from harness.route import Route, known_hosts_name
-from harness.ssh import SshSession
+from harness.ssh import KeyPair, SshSession
 from harness.tunnel import PortForward
 
 
@@ -82,15 +82,16 @@ class Connections:
         user = user or self.user
         session = self._sessions.get(user)
         if session is None:
-            route = self.route
-            via = self.via.tunnel if self.via is not None else None
-            if via is None and self.reach.ssh:
-                via = self.reach.channel
-            session = SshSession(
-                route.address, route.port, user, self.identity.key, self.host_key, where=f"VPS {self.name}", via=via
-            )
+            session = self.login(user, self.identity.key)
             self._sessions[user] = session
         return session
+
+    def login(self, user: str, key: KeyPair) -> SshSession:
+        """A new SSH connection (the caller closes it) along :attr:`route` as ``user`` with ``key``: another
+        identity than the harness's (a Jenkins master's), through the same bastion or engine host."""
+        route = self.route
+        via = self.via.tunnel if self.via is not None else (self.reach.channel if self.reach.ssh else None)
+        return SshSession(route.address, route.port, user, key, self.host_key, where=f"VPS {self.name}", via=via)
 
     def tunnel(self, host: str, port: int) -> Any:
         """A ``direct-tcpip`` channel from the server to ``host:port``, over its connection as :attr:`user`."""

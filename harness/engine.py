@@ -67,8 +67,10 @@ def _own_ca_client(config: HarnessConfig, environment: dict[str, str]) -> docker
         client.close()
         return None
     client.api.trust_env = False
-    version = str(client.version()["ApiVersion"])
-    client.close()
+    try:
+        version = str(client.version()["ApiVersion"])
+    finally:
+        client.close()
     client = docker.from_env(version=version, **options)
     client.api.trust_env = False
     return client
@@ -120,6 +122,8 @@ class EngineFacts:
     version: tuple[int, ...]
     #: The engine's own ID (``docker info``'s ``ID``): two clients with the same one drive the same engine.
     id: str = ""
+    #: Its machine's architecture (``x86_64``, ``aarch64``): an image of one runs on the other only emulated.
+    architecture: str = ""
 
     @property
     def all_caps_are_its_own(self) -> bool:
@@ -166,6 +170,7 @@ def facts(client: docker.DockerClient) -> EngineFacts:
             cgroup_version=2 if str(info.get("CgroupVersion", "1")) == "2" else 1,
             version=tuple(int(part) for part in release.groups() if part is not None) if release else (),
             id=str(info.get("ID", "")),
+            architecture=str(info.get("Architecture", "")),
         )
         with _lock:
             _facts[where] = known

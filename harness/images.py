@@ -186,7 +186,10 @@ class Images:
         self.source = LocalSource(client, progress)
         #: What names this engine among the things kept on this machine (its locks, a world's values):
         #: "" for a local engine, else its ID, short.
-        self.engine_name = "" if self.reach.local else re.sub(r"[^A-Za-z0-9]", "", engine.facts(client).id)[:16]
+        self.engine_name = ""
+        if not self.reach.local:  # an engine that names no ID (Podman): its URL
+            named = re.sub(r"[^A-Za-z0-9]", "", engine.facts(client).id)[:16]
+            self.engine_name = named or hashlib.sha256(self.reach.url.encode()).hexdigest()[:16]
         self.bases = Bases(client, self.config, progress, self.lock, bootstrapper, copy=self.source.copy)
         self.builder = Builder(client, progress)
         mode = self.config.package_cache if use_package_cache and self.reach.local else "off"

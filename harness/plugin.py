@@ -94,6 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
         harness_config = HarnessConfig.from_env()  # a bad setting stops the run here, not in every test's setup
         given = [part for value in config.getoption("vps_engine") for part in value.split(",") if part.strip()]
         engines = tuple(engine_url(url, "--vps-engine") for url in given) or harness_config.engines
+        if harness_config.host and sum(url.startswith("tcp://") for url in engines) > 1:
+            raise ConfigError(
+                f"VPS_HARNESS_HOST={harness_config.host} is one address, and several tcp:// engines are named "
+                f"({', '.join(url for url in engines if url.startswith('tcp://'))}); unset it, or name one engine"
+            )
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from None
     workerinput = getattr(config, "workerinput", None)

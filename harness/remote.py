@@ -33,9 +33,17 @@ ssh -l root -p 2222 -W %h:%p -- 10.0.0.5
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import os
+import select
 import shlex
+import socket
+import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -68,8 +76,9 @@ class Reach:
 
     @property
     def publish_on(self) -> str:
-        """The engine host's address a VPS's sshd is published on: all of a tcp engine's, else loopback."""
-        return "0.0.0.0" if self.kind == "tcp" else "127.0.0.1"
+        """The engine host's address a VPS's sshd is published on: all of a tcp engine's (but one reached
+        on this machine's loopback), else loopback."""
+        return "0.0.0.0" if self.kind == "tcp" and not _loopback(self.address) else "127.0.0.1"
 
     def publishes(self, wanted: bool) -> bool:
         """Whether a VPS's sshd gets a published port: when ``wanted`` (``publish_ssh``), and always on a tcp
@@ -78,15 +87,66 @@ class Reach:
         the same either way."""
         return wanted or self.kind == "tcp"
 
-    def proxy_command(self, host: str = "%h", port: str = "%p") -> str:
-        """The OpenSSH ``ProxyCommand`` through the engine host (``ssh`` engines; else empty)."""
+    def proxy_command(self, host: str = "%h", port: str = "%p", shared: bool = False) -> str:
+        """The OpenSSH ``ProxyCommand`` through the engine host (``ssh`` engines; else empty).
+
+        ``shared``: through one OpenSSH master connection per engine host (``ControlMaster``, its
+        socket in :data:`HOPS`, gone :data:`PERSIST` seconds after its last use), as the harness's
+        own connections go: a readiness probe every few milliseconds must not be an SSH login each.
+        """
         if not self.ssh:
             return ""
-        return shlex.join(["ssh", *self.ssh[:-1], "-W", f"{host}:{port}", "--", self.ssh[-1]])
+        options: list[str] = []
+        if shared:
+            HOPS.mkdir(mode=0o700, exist_ok=True)
+            options = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/%C", "-o", f"ControlPersist={PERSIST}"]
+        return shlex.join(["ssh", *options, *self.ssh[:-1], "-W", f"{host}:{port}", "--", self.ssh[-1]])
 
-    def channel(self, host: str, port: int) -> paramiko.ProxyCommand:
+    def channel(self, host: str, port: int) -> Hop:
         """A byte stream to ``host:port`` as the engine host sees it, carried by its SSH (``ssh -W``)."""
-        return paramiko.ProxyCommand(self.proxy_command(host, str(port)))
+        return Hop(self.proxy_command(host, str(port), shared=True))
+
+
+#: Where the OpenSSH masters of the engine hosts keep their sockets (one per host, user and port).
+HOPS = Path(tempfile.gettempdir()) / f"vps-harness-hop-{os.getuid()}"
+#: Seconds an engine host's OpenSSH master outlives its last use.
+PERSIST = 30
+
+
+class Hop(paramiko.ProxyCommand):
+    """``ssh -W`` as paramiko's socket: what has arrived (not a full buffer), ``b""`` at its end, the ssh
+    client's own words when it fails, and no process left behind."""
+
+    def recv(self, size: int) -> bytes:
+        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
+        if not ready:
+            raise socket.timeout()
+        data = os.read(self.process.stdout.fileno(), size)  # type: ignore[union-attr]
+        if not data:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1)
+            if self.process.returncode not in (None, 0):
+                said = self.process.stderr.read().decode(errors="replace").strip()  # type: ignore[union-attr]
+                raise paramiko.ProxyCommandFailure(shlex.join(self.cmd), said or f"exit {self.process.returncode}")
+        return data
+
+    def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(OSError):
+                self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
 
 
 def parse(url: str, host: str = "") -> Reach:

@@ -116,7 +116,7 @@ class SshSession:
         host_key: str,
         *,
         where: str = "",
-        via: Callable[[str, int], paramiko.Channel] | None = None,
+        via: Callable[[str, int], paramiko.Channel | paramiko.ProxyCommand] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -193,8 +193,9 @@ class SshSession:
         finally:
             sock.close()
 
-    def _open(self, timeout: float) -> socket.socket | paramiko.Channel:
-        """A byte stream to sshd: a TCP socket without Nagle's delay, or a channel through a jump host."""
+    def _open(self, timeout: float) -> socket.socket | paramiko.Channel | paramiko.ProxyCommand:
+        """A byte stream to sshd: a TCP socket without Nagle's delay, a channel through a jump host, or an
+        engine host's ``ssh -W``."""
         if self.via is not None:
             return self.via(self.host, self.port)
         sock = socket.create_connection((self.host, self.port), timeout=timeout)

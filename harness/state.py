@@ -49,10 +49,6 @@ class RunSettings:
         number = worker.removeprefix("gw")
         return self.engines[int(number) % len(self.engines) if number.isdigit() else 0]
 
-    def every_engine(self) -> tuple[str, ...]:
-        """Each engine of the run once ("" for the default one)."""
-        return self.engines or ("",)
-
 
 SETTINGS = pytest.StashKey[RunSettings]()
 #: On each item: the VPS fleet of the test, for its report.

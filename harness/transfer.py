@@ -53,8 +53,9 @@ class LocalSource:
                 client.ping()
             except (docker.errors.DockerException, requests.exceptions.RequestException):
                 return None
-            if engine.facts(client).id == engine.facts(self.target).id:
-                client.close()
+            here, there = engine.facts(client), engine.facts(self.target)
+            if here.id == there.id or here.architecture != there.architecture:
+                client.close()  # the same engine, or images that would not run there
                 return None
             self._client = client
             return client
@@ -71,9 +72,14 @@ class LocalSource:
         watch = Stopwatch()
         size = int(image.attrs.get("Size") or 0) >> 20
         self.progress(f"copy {reference}: from this machine's engine to {remote.reach(self.target).url} ({size} MiB)")
-        self.target.images.load(source.api.get_image(reference, chunk_size=1 << 20))
+        try:
+            self.target.images.load(source.api.get_image(reference, chunk_size=1 << 20))
+            found = self.target.images.get(reference)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            self.progress(f"copy {reference}: failed [{watch}] ({str(e).splitlines()[0][:160]}); made there instead")
+            return None
         self.progress(f"copy {reference}: done [{watch}]")
-        return self.target.images.get(reference)
+        return found
 
     def close(self) -> None:
         with self._guard:

@@ -203,6 +203,10 @@ def remote_host(
     return make
 
 
+#: Seconds an inner pytest may take.
+INNER_TIMEOUT = 1200
+
+
 @dataclass
 class InnerRun:
     returncode: int
@@ -233,10 +237,16 @@ def inner_pytest(tmp_path: Path, vps_os: OsSpec) -> Callable[..., InnerRun]:
             sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", str(workers),
             f"--vps={vps_os}", "-o", "vps_prepare=images", "--rootdir", str(ROOT), *args,
         ]  # fmt: skip
-        done = subprocess.run(
-            command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=1800, check=False
-        )
-        (tmp_path / "inner.txt").write_text(done.stdout + done.stderr)
-        return InnerRun(done.returncode, done.stdout.strip())
+        log = tmp_path / "inner.txt"  # as it runs: a run cut short by its timeout still shows how far it got
+        with log.open("w") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                process.wait(timeout=INNER_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                so_far = log.read_text()[-6000:]
+                pytest.fail(f"the inner pytest outlived {INNER_TIMEOUT} s; its output so far:\n{so_far}")
+        return InnerRun(process.returncode, log.read_text().strip())
 
     return run

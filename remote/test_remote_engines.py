@@ -7,10 +7,9 @@ engine starts with no VPS image: the inner run copies what this machine's
 engine has (:mod:`harness.transfer`). Afterwards nothing labelled is left
 on any of them.
 
-The snapshot tests of a ``docker="socket"`` VPS are left out of the inner
-runs: no engine elsewhere can mount this machine's socket, and
+No engine elsewhere can mount this machine's socket:
 ``test_a_socket_vps_on_an_engine_elsewhere_is_refused_by_name`` asserts
-what such an engine says instead.
+what such an engine says instead of a socket VPS.
 """
 
 from __future__ import annotations
@@ -33,9 +32,9 @@ from remote.conftest import InnerRun, RemoteHost
 
 pytestmark = pytest.mark.docker
 
-#: What the inner runs run: the `vps` and snapshot tests, but those of a socket-mode VPS.
+#: What the inner runs run: the `vps` tests, a DinD VPS's snapshot and its copy.
 VPS_TESTS = ("tests/e2e/test_vps.py",)
-SNAPSHOT_TESTS = ("tests/e2e/test_snapshots.py", "-k", "not socket")
+SNAPSHOT_TESTS = ("tests/e2e/test_snapshots.py::test_a_copy_has_the_files_engine_and_host_key_but_not_the_processes",)
 #: A flow: the ci-registry world (three DinD VPSes on networks of its own, from snapshots made on that engine).
 FLOW_TEST = ("tests/e2e/test_ci_registry.py::test_without_a_registry_images_travel_over_ssh",)
 
@@ -51,7 +50,7 @@ def test_the_vps_snapshot_and_a_flows_tests_pass_on_a_tcp_engine(
 ) -> None:
     host = remote_host("tcp-engine")
     run = inner_pytest(*VPS_TESTS, *FLOW_TEST, *SNAPSHOT_TESTS, env={"DOCKER_HOST": host.tcp_url})
-    _passed(run, 21)
+    _passed(run, 15)
     assert host.leftovers() == []
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness.spec import SUPPORTED, parse_spec
@@ -61,11 +62,13 @@ def test_each_legs_suite_is_split_over_two_jobs_by_recorded_durations() -> None:
     for option in ("--splits 2", "--group ${{ matrix.group }}", "--splitting-algorithm least_duration"):
         assert option in test, test
     assert "--durations-path .ci/test_durations" in test
-    assert "--store-durations --durations-path $PWD/.ci/test_durations" in (ROOT / ".ci" / "run").read_text()
+    assert 'make test DURATIONS="$PWD/.ci/test_durations"' in (ROOT / ".ci" / "run").read_text()
+    assert "--store-durations --durations-path $(DURATIONS)" in (ROOT / "Makefile").read_text()
 
 
 def test_the_split_on_this_machine_puts_every_test_in_one_group_and_leaves_none_empty() -> None:
     """The workflow's split, run here on the suite as collected for one OS: two groups, each test in one."""
+    pytest.importorskip("pytest_split", reason="pytest-split installs on Python 3.10 and later only")
     collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "--vps=debian:12"]
     split = ["--splits", "2", "--splitting-algorithm", "least_duration", "--durations-path", ".ci/test_durations"]
 

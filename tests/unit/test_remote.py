@@ -54,4 +54,3 @@ def test_workers_take_the_engines_in_turn() -> None:
     assert [settings.engine(f"gw{n}") for n in range(4)] == ["tcp://a:2375", "tcp://b:2375"] * 2
     assert settings.engine("master") == "tcp://a:2375"
     assert RunSettings((), False, "s").engine("gw1") == ""
-    assert RunSettings((), False, "s").every_engine() == ("",)

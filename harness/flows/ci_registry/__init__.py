@@ -27,7 +27,7 @@ from pathlib import Path
 
 from docker.models.networks import Network
 
-from harness import CommandFailed, CommandResult, Fleet, KeyPair, OsSpec, SshSession, Vps, VpsWant
+from harness import CommandFailed, CommandResult, Fleet, KeyPair, OsSpec, Vps, VpsWant
 from harness.flows.world import REGISTRY_RECIPE, Scripts, Step, World, at_once, key_only, provision_world
 
 FOLDER = Path(__file__).parent
@@ -82,8 +82,7 @@ class BuildHost(World):
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
         command = f"{exports} sh {SCRIPTS.remote}/pipeline/{script} " + " ".join(shlex.quote(a) for a in args)
         self.jenkins.hide(*secret)
-        route = self.jenkins.route
-        session = SshSession(route.address, route.port, "jenkins", self.master_key, self.jenkins.host_key)
+        session = self.jenkins.connections.login("jenkins", self.master_key)  # its route: a bastion, an engine host
         try:
             result = session.run(command, timeout=timeout, stdin=[stdin.encode()] if stdin else ())
         finally:
