@@ -8,6 +8,9 @@ from harness import labels
 from harness.spec import OsSpec
 from tests.e2e.inner_engine import pytest_runtest_makereport  # noqa: F401  (this suite's skip of it)
 
+#: The Molecule role's own testinfra tests run under `molecule verify` (test_molecule.py), not here.
+collect_ignore_glob = ["roles/*"]
+
 
 @pytest.fixture
 def spec(vps_os: OsSpec) -> OsSpec:

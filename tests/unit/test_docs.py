@@ -38,3 +38,12 @@ def test_the_readme_s_contents_line_names_its_own_headings() -> None:
     headings = {anchor(h) for h in re.findall(r"^#+ (.*)$", text, re.M)}
     wanted = re.findall(r"\]\((#[^)]+)\)", text)
     assert wanted and [w for w in wanted if w not in headings] == []
+
+
+def test_the_molecule_pages_scenarios_are_the_ones_the_e2e_test_runs() -> None:
+    """docs/molecule.md's molecule.yml examples are, byte for byte, scenarios tests/e2e/test_molecule.py runs."""
+    page = (ROOT / "docs" / "molecule.md").read_text()
+    yaml_blocks = re.findall(r"^```yaml\n(.*?)^```$", page, re.M | re.S)
+    scenarios = ROOT / "tests" / "e2e" / "roles" / "webstack" / "molecule"
+    for name in ("default", "bastion"):
+        assert (scenarios / name / "molecule.yml").read_text() in yaml_blocks, name
