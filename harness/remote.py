@@ -118,10 +118,18 @@ class Hop(paramiko.ProxyCommand):
     client's own words when it fails, and no process left behind."""
 
     def recv(self, size: int) -> bytes:
-        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
-        if not ready:
-            raise socket.timeout()
-        data = os.read(self.process.stdout.fileno(), size)  # type: ignore[union-attr]
+        out = self.process.stdout
+        if out is None or out.closed:  # closed here: paramiko's reader thread may still ask once more
+            return b""
+        try:
+            ready, _, _ = select.select([out], [], [], self.timeout)
+            if not ready:
+                raise socket.timeout()
+            data = os.read(out.fileno(), size)
+        except (ValueError, OSError) as e:  # closed while waiting
+            if isinstance(e, socket.timeout):
+                raise
+            return b""
         if not data:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=1)
