@@ -26,7 +26,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from docker.models.networks import Network
 from docker.utils import kwargs_from_env
 
-from harness import labels
+from harness import Fleet, Images, docker_client, labels
+from harness.identity import Identity
 from harness.spec import OsSpec
 from harness.vps import Vps
 
@@ -105,6 +107,22 @@ def tls_files(folder: Path, address: str) -> Path:
     save("cert.pem", client)
     save("key.pem", client_key)
     return folder
+
+
+@contextmanager
+def fleet_on(url: str = "") -> Iterator[Fleet]:
+    """A fleet of a fresh session and key on the engine at ``url`` (default: as the environment says); all of it
+    (VPSes, images' clients, key, client) goes at the end."""
+    client = docker_client(url=url)
+    images, identity = Images(client), Identity.fresh()
+    fleet = Fleet(client, images, session=labels.new_session_id(), identity=identity)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+        images.close()
+        identity.remove()
+        client.close()
 
 
 @dataclass

@@ -23,12 +23,8 @@ import pytest
 
 from harness import docker_client
 from harness.errors import EngineUnavailable, HarnessError
-from harness.fleet import Fleet
-from harness.identity import Identity
-from harness.images import Images
-from harness.labels import new_session_id
 from harness.spec import OsSpec
-from remote.conftest import InnerRun, RemoteHost
+from remote.conftest import InnerRun, RemoteHost, fleet_on
 
 pytestmark = pytest.mark.docker
 
@@ -83,11 +79,8 @@ def test_a_vps_on_a_tls_engine_is_reached_as_the_docker_cli_reaches_the_engine(
     host = remote_host("tls-engine", tls=True)
     for name, value in host.tls_env.items():
         monkeypatch.setenv(name, value)
-    client = docker_client()
-    assert str(client.api.base_url).startswith("https://")
-    images, identity = Images(client), Identity.fresh()
-    fleet = Fleet(client, images, session=new_session_id(), identity=identity)
-    try:
+    with fleet_on() as fleet:
+        assert str(fleet.client.api.base_url).startswith("https://")
         vps = fleet.vps(vps_os, name="over-tls")
         assert vps.route.address == host.vps.ip  # the engine host's address: its published port is there
         assert vps.run("hostname").stdout == "over-tls\n"
@@ -95,11 +88,6 @@ def test_a_vps_on_a_tls_engine_is_reached_as_the_docker_cli_reaches_the_engine(
         config.write_text(vps.ssh_config())
         ssh = subprocess.run(["ssh", "-F", str(config), vps.ssh_alias, "cat /etc/hostname"], capture_output=True)
         assert ssh.returncode == 0 and ssh.stdout == b"over-tls\n", ssh.stderr
-    finally:
-        fleet.close()
-        images.close()
-        identity.remove()
-        client.close()
     assert host.leftovers() == []
     monkeypatch.delenv("DOCKER_CERT_PATH")
     monkeypatch.delenv("DOCKER_TLS_VERIFY")
@@ -111,16 +99,9 @@ def test_a_socket_vps_on_an_engine_elsewhere_is_refused_by_name(
     remote_host: Callable[[str], RemoteHost], vps_os: OsSpec
 ) -> None:
     host = remote_host("no-socket")
-    client = docker_client(url=host.tcp_url)
-    images = Images(client)
-    identity = Identity.fresh()
-    fleet = Fleet(client, images, session=new_session_id(), identity=identity)
-    try:
-        with pytest.raises(HarnessError, match=rf"the engine at {host.tcp_url} runs elsewhere"):
-            fleet.vps(vps_os, docker="socket")
-    finally:
-        fleet.close()
-        images.close()
-        identity.remove()
-        client.close()
+    with (
+        fleet_on(host.tcp_url) as fleet,
+        pytest.raises(HarnessError, match=rf"the engine at {host.tcp_url} runs elsewhere"),
+    ):
+        fleet.vps(vps_os, docker="socket")
     assert host.leftovers() == []
