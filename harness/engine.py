@@ -16,6 +16,7 @@ from docker.models.containers import Container
 
 from harness.config import HarnessConfig
 from harness.errors import EngineUnavailable, UsageError
+from harness.openssh import share_master
 
 
 def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.DockerClient:
@@ -27,7 +28,8 @@ def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.
     or ``currentContext`` in ``~/.docker/config.json``), else the local
     socket. ``ssh://`` engines are reached with the OpenSSH client, as the
     CLI does (docker-py's ``use_ssh_client``; testcontainers-python #993), so
-    the user's ssh_config, agent and known_hosts apply.
+    the user's ssh_config, agent and known_hosts apply; its connections are
+    kept and share one OpenSSH master (:class:`~harness.openssh.SharedSshAdapter`).
 
     >>> client = docker_client()  # doctest: +SKIP
     """
@@ -35,8 +37,9 @@ def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.
     environment = {**os.environ, "DOCKER_HOST": url} if url else dict(os.environ)
     where = environment.get("DOCKER_HOST") or _context_host(environment) or "unix:///var/run/docker.sock"
     try:
-        client = _own_ca_client(config, environment) or docker.from_env(
-            timeout=config.docker_timeout, environment=environment, use_ssh_client=True
+        client = share_master(
+            _own_ca_client(config, environment)
+            or docker.from_env(timeout=config.docker_timeout, environment=environment, use_ssh_client=True)
         )
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:

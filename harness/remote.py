@@ -40,16 +40,15 @@ import select
 import shlex
 import socket
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
 import docker
 import paramiko
 
+from harness import openssh
 from harness.config import HarnessConfig
 from harness.engine import engine_key
 
@@ -91,26 +90,20 @@ class Reach:
         """The OpenSSH ``ProxyCommand`` through the engine host (``ssh`` engines; else empty).
 
         ``shared``: through one OpenSSH master connection per engine host (``ControlMaster``, its
-        socket in :data:`HOPS`, gone :data:`PERSIST` seconds after its last use), as the harness's
-        own connections go: a readiness probe every few milliseconds must not be an SSH login each.
+        socket in :data:`openssh.HOPS`, gone :data:`openssh.PERSIST` seconds after its last use), as the
+        harness's own connections go: a readiness probe every few milliseconds must not be an SSH login each.
         """
         if not self.ssh:
             return ""
-        options: list[str] = []
-        if shared:
-            HOPS.mkdir(mode=0o700, exist_ok=True)
-            options = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/%C", "-o", f"ControlPersist={PERSIST}"]
-        return shlex.join(["ssh", *options, *self.ssh[:-1], "-W", f"{host}:{port}", "--", self.ssh[-1]])
+        return shlex.join(self.ssh_command(["-W", f"{host}:{port}"], shared=shared))
+
+    def ssh_command(self, options: list[str], remote: tuple[str, ...] = (), shared: bool = True) -> list[str]:
+        """``ssh`` to the engine host with ``options``, running ``remote`` there (see :func:`openssh.command`)."""
+        return openssh.command(self.ssh, options, remote, shared)
 
     def channel(self, host: str, port: int) -> Hop:
         """A byte stream to ``host:port`` as the engine host sees it, carried by its SSH (``ssh -W``)."""
         return Hop(self.proxy_command(host, str(port), shared=True))
-
-
-#: Where the OpenSSH masters of the engine hosts keep their sockets (one per host, user and port).
-HOPS = Path(tempfile.gettempdir()) / f"vps-harness-hop-{os.getuid()}"
-#: Seconds an engine host's OpenSSH master outlives its last use.
-PERSIST = 30
 
 
 class Hop(paramiko.ProxyCommand):
@@ -164,9 +157,7 @@ def parse(url: str, host: str = "") -> Reach:
     if where.scheme in ("tcp", "http", "https"):
         return Reach("tcp", url, host or where.hostname or "127.0.0.1")
     if where.scheme == "ssh":
-        login = ("-l", where.username) if where.username else ()
-        port = ("-p", str(where.port)) if where.port else ()
-        return Reach("ssh", url, "127.0.0.1", (*login, *port, str(where.hostname)))
+        return Reach("ssh", url, "127.0.0.1", openssh.arguments(url))
     return Reach("local", url)
 
 

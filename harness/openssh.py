@@ -1,0 +1,150 @@
+"""An engine host's OpenSSH client: one master connection per host, shared by everything the harness sends there.
+
+An ``ssh://`` engine is reached as the docker CLI reaches it, ``ssh HOST
+docker system dial-stdio`` (the user's ssh_config, agent and known_hosts),
+and a VPS's sshd on that host's loopback through ``ssh -W``. Each would be
+an SSH login (about 0.2 s here); through one OpenSSH master per engine host
+(``ControlMaster``), each is a channel of it.
+
+>>> arguments("ssh://root@10.0.0.5:2222")
+('-l', 'root', '-p', '2222', '10.0.0.5')
+>>> command(arguments("ssh://10.0.0.5"), ["-W", "h:22"], shared=False)
+['ssh', '-W', 'h:22', '--', '10.0.0.5']
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import docker
+import urllib3.connection
+import urllib3.connectionpool
+from docker.transport.basehttpadapter import BaseHTTPAdapter
+
+#: Where the OpenSSH masters of the engine hosts keep their sockets (one per host, user and port).
+HOPS = Path(tempfile.gettempdir()) / f"vps-harness-hop-{os.getuid()}"
+#: Seconds an engine host's OpenSSH master outlives its last use.
+PERSIST = 30
+
+
+def arguments(url: str) -> tuple[str, ...]:
+    """OpenSSH's arguments that reach the host of the ``ssh://`` engine ``url``, the host last, as docker-py's
+    ``use_ssh_client`` gives them."""
+    where = urlparse(url)
+    login = ("-l", where.username) if where.username else ()
+    port = ("-p", str(where.port)) if where.port else ()
+    return (*login, *port, str(where.hostname))
+
+
+def command(ssh: tuple[str, ...], options: list[str], remote: tuple[str, ...] = (), shared: bool = True) -> list[str]:
+    """``ssh`` to the host ``ssh`` (:func:`arguments`) with ``options``, running ``remote`` there (if given);
+    ``shared``: through the host's master (its socket in :data:`HOPS`, gone :data:`PERSIST` s after its last use)."""
+    master: list[str] = []
+    if shared:
+        HOPS.mkdir(mode=0o700, exist_ok=True)
+        master = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/%C", "-o", f"ControlPersist={PERSIST}"]
+    return ["ssh", *master, *ssh[:-1], *options, "--", ssh[-1], *remote]
+
+
+class DialStdio(urllib3.connection.HTTPConnection):
+    """One HTTP connection to an ssh engine: ``docker system dial-stdio`` on its host (as the docker CLI
+    connects), over the host's shared OpenSSH master, on a socket pair, so the pool checks and reuses it
+    as any socket."""
+
+    def __init__(self, command: list[str], seconds: float | None) -> None:
+        super().__init__("localhost", timeout=seconds)
+        self.command = command
+        self.seconds = seconds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def connect(self) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            # Its own session: a Ctrl-C in the terminal reaches the tests, not the connection they clean up over.
+            end = theirs.fileno()
+            self.process = subprocess.Popen(self.command, stdin=end, stdout=end, start_new_session=True)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        sock = _Channel(fileno=ours.detach())
+        sock.settimeout(self.seconds)
+        self.sock = sock
+
+    def close(self) -> None:
+        super().close()
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class _Channel(socket.socket):
+    """docker-py reads an ssh engine's hijacked streams (exec, attach) from its response file's ``channel``."""
+
+    def makefile(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        file = super().makefile(*args, **kwargs)
+        file.channel = self
+        return file
+
+
+class _DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
+    def __init__(self, command: list[str], seconds: float | None, maxsize: int) -> None:
+        super().__init__("localhost", timeout=seconds, maxsize=maxsize)
+        self.command = command
+        self.seconds = seconds
+
+    def _new_conn(self) -> DialStdio:
+        return DialStdio(self.command, self.seconds)
+
+
+class SharedSshAdapter(BaseHTTPAdapter):
+    """An ssh engine's API for docker-py: pooled connections over one OpenSSH master per engine host.
+
+    docker-py's own (``use_ssh_client``) makes a new pool for every request,
+    so every API call is a new SSH login (docker/docker-py #2966, open; PRs
+    #2970 and #3174 unmerged): about 0.2 s each here, seven of them per VPS
+    start. Here a connection is kept and reused as over a Unix socket, and a
+    new one is a channel of the master the harness's hops already share.
+    """
+
+    def __init__(self, ssh_host: str, seconds: float | None, max_pool_size: int = 10) -> None:
+        super().__init__()
+        #: What docker-py's adapter names its engine by (``engine_key``, ``engine_url``): ``[USER@]HOST[:PORT]``.
+        self.ssh_host = ssh_host
+        dial = command(arguments(f"ssh://{ssh_host}"), [], ("docker", "system", "dial-stdio"))
+        self.pool = _DialStdioPool(dial, seconds, max_pool_size)
+
+    def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def]
+        return self.pool
+
+    def request_url(self, request, proxies):  # type: ignore[no-untyped-def]
+        return request.path_url
+
+    def close(self) -> None:
+        super().close()
+        self.pool.close()
+
+
+def share_master(client: docker.DockerClient) -> docker.DockerClient:
+    """``client``, its ssh engine (if it has one) reached through :class:`SharedSshAdapter`."""
+    base = str(client.api.base_url)
+    if not base.startswith("http+docker://ssh"):
+        return client
+    own = client.api.get_adapter(base)
+    ssh_host = str(getattr(own, "ssh_host", "")).removeprefix("ssh://")
+    adapter = SharedSshAdapter(ssh_host, getattr(own, "timeout", None), getattr(own, "max_pool_size", 10))
+    own.close()
+    client.api.mount("http+docker://ssh", adapter)
+    client.api._custom_adapter = adapter  # what docker-py closes with the client
+    return client
