@@ -53,7 +53,7 @@ from docker.models.images import Image
 from harness import labels
 from harness.errors import HarnessError, SnapshotRefused
 from harness.images import SNAPSHOT, VpsImage
-from harness.launch import HOST_KEY_LABEL
+from harness.launch import HOST_KEY_LABEL, uncarried
 from harness.spec import OsSpec, parse_spec
 from harness.want import OWN_ENGINE, DockerMode, Init
 
@@ -199,7 +199,8 @@ def take(
         if vps.docker in OWN_ENGINE:
             vps.run("/usr/local/sbin/vps-docker-seed snapshot", user="root", timeout=600)
         vps.stop()
-        vps.client.api.commit(vps.container.id, repository=repository, tag=version, conf={"Labels": image_labels})
+        conf = {"Labels": image_labels, **uncarried(vps.container.attrs["Config"])}
+        vps.client.api.commit(vps.container.id, repository=repository, tag=version, conf=conf)
         if before is not None:  # the tag moved: the older snapshot goes, unless copies of it still run
             with contextlib.suppress(docker.errors.APIError):
                 vps.client.images.remove(before.image_id)

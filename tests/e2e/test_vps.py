@@ -87,6 +87,19 @@ def test_restart_keeps_files_and_reconnects(vps: Vps) -> None:
     assert vps.run("systemctl is-system-running").stdout.strip() == "running"
 
 
+def test_neither_pid_1_nor_a_login_sees_how_the_keys_came_in(vps: Vps) -> None:
+    """A bind mount on a local engine, the container's create request on an engine elsewhere (its environment,
+    unpacked before the init): either way the VPS's processes see a server's environment, and the host key
+    stays across a restart."""
+    pinned = vps.host_key.split()[:2]
+    for restarted in (False, True):
+        if restarted:
+            vps.restart()
+        assert "VPS_HARNESS" not in vps.run("tr '\\0' '\\n' </proc/1/environ", sudo=True).stdout
+        assert "VPS_HARNESS" not in vps.run("env").stdout
+        assert vps.run("cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2] == pinned
+
+
 def test_a_changed_host_key_is_refused(vps: Vps) -> None:
     impostor = KeyPair.generate().public
     route = vps.route  # 127.0.0.1 for a local engine; an engine elsewhere's host, or a hop through it
