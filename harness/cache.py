@@ -75,13 +75,20 @@ def service_labels() -> dict[str, str]:
 
 
 def ensure(
-    client: docker.DockerClient, image_tag: str, mode: str, name: str = NAME, owner: dict[str, str] | None = None
+    client: docker.DockerClient,
+    image_tag: str,
+    mode: str,
+    name: str = NAME,
+    owner: dict[str, str] | None = None,
+    from_here: bool = True,
 ) -> str:
     """The URL of the running package cache of ``image_tag`` in ``mode``; started (or replaced) when needed.
 
-    The caller holds the machine-wide lock. ``name`` (also its volume's) and
+    The caller holds the engine's machine-wide lock. ``name`` (also its volume's) and
     ``owner`` (labels; default: the service's, owned by no run) make another
-    instance, for a test of the cache itself.
+    instance, for a test of the cache itself. ``from_here``: this machine
+    reaches the engine's bridge (a local engine), so it asks the service
+    itself; else the service is asked from inside its container.
     """
     container = _running(client, name)
     if container is not None and (container.image.tags[:1] != [image_tag] or container.labels.get(MODE) != mode):
@@ -97,7 +104,7 @@ def ensure(
             if container is None:
                 raise
     url = f"http://{bridge_address(container)}:{PORT}"
-    _wait_answers(container, url)
+    _wait_answers(container, url, from_here)
     return url
 
 
@@ -138,11 +145,20 @@ def _start(client: docker.DockerClient, image_tag: str, mode: str, name: str, ow
     return container
 
 
-def _wait_answers(container: Container, url: str) -> None:
+#: Asks the service for its report from inside its container (bash's /dev/tcp); prints the status line.
+_ASK_INSIDE = (
+    f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET /acng-report.html HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3"
+)
+
+
+def _wait_answers(container: Container, url: str, from_here: bool = True) -> None:
     direct = requests.Session()
     direct.trust_env = False  # the container's address, never through the host's own proxy
 
     def answers() -> bool:  # a refused connection counts as "not yet"
+        if not from_here:
+            said = container.exec_run(["bash", "-c", _ASK_INSIDE]).output.decode(errors="replace").split()
+            return len(said) > 1 and said[1].isdigit() and int(said[1]) < 500
         return direct.get(f"{url}/acng-report.html", timeout=2).status_code < 500
 
     def stopped() -> str | None:
@@ -164,14 +180,20 @@ def _wait_answers(container: Container, url: str) -> None:
 USERS = Path(tempfile.gettempdir()) / "vps-harness-package-cache.users"
 
 
-def use() -> int:
-    """Count this process among the cache's users until :func:`done` (a shared lock); the descriptor."""
-    fd = os.open(USERS, os.O_RDWR | os.O_CREAT, 0o666)
+def users(engine_name: str = "") -> Path:
+    """The file of :data:`USERS` for the cache on the engine ``engine_name`` (``Images.engine_name``; "" local)."""
+    return USERS.with_name(f"vps-harness-package-cache-{engine_name}.users") if engine_name else USERS
+
+
+def use(path: Path | None = None) -> int:
+    """Count this process among the cache's users (``path``, default :data:`USERS`) until :func:`done` (a
+    shared lock); the descriptor."""
+    fd = os.open(path or USERS, os.O_RDWR | os.O_CREAT, 0o666)
     fcntl.flock(fd, fcntl.LOCK_SH)
     return fd
 
 
-def done(fd: int, client: docker.DockerClient) -> bool:
+def done(fd: int, client: docker.DockerClient, path: Path | None = None) -> bool:
     """Stop counting this process (``fd`` from :func:`use`); the last user removes the container. Whether it did.
 
     The last user holds the file exclusively while it removes it, so a process starting to use the
@@ -179,7 +201,7 @@ def done(fd: int, client: docker.DockerClient) -> bool:
     """
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
-    probe = os.open(USERS, os.O_RDWR | os.O_CREAT, 0o666)
+    probe = os.open(path or USERS, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -203,9 +225,13 @@ class PackageProxy:
     """One process's use of the package cache: its URL for apt on an OS, the service started on first want.
 
     ``service_image()`` gives the tag of the service's image (built without
-    a proxy: it is the proxy); ``lock(name, what)`` is the machine-wide lock.
+    a proxy: it is the proxy); ``lock(name, what)`` is the engine's machine-wide lock.
     Only an owner that calls :meth:`close` at its end should make one
     (``Images(use_package_cache=True)``: the pytest plugin, the benches).
+
+    Each engine has its own service, beside its VPSes: ``engine_name`` (""
+    for the local engine) keeps its users apart from another engine's, and
+    ``from_here`` says whether this machine reaches that engine's bridge.
     """
 
     def __init__(
@@ -215,9 +241,13 @@ class PackageProxy:
         service_image: Callable[[], str],
         lock: Callable[[str, str], AbstractContextManager[None]],
         progress: Callable[[str], None],
+        engine_name: str = "",
+        from_here: bool = True,
     ) -> None:
         self.client = client
         self.mode = mode
+        self.users = users(engine_name) if engine_name else None
+        self.from_here = from_here
         self._service_image = service_image
         self._lock = lock
         self._progress = progress
@@ -232,8 +262,8 @@ class PackageProxy:
         with self._guard:
             if self._url is None:
                 with self._lock("package-cache", "package cache"):
-                    self._user = use()
-                    self._url = ensure(self.client, self._service_image(), self.mode)
+                    self._user = use(self.users)
+                    self._url = ensure(self.client, self._service_image(), self.mode, from_here=self.from_here)
                 self._progress(f"package cache: {self._url} ({self.mode})")
             return self._url
 
@@ -242,6 +272,6 @@ class PackageProxy:
         with self._guard:
             if self._user is None:
                 return
-            done(self._user, self.client)
+            done(self._user, self.client, self.users)
             self._user = None
             self._url = None

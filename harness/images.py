@@ -181,7 +181,7 @@ class Images:
         self.config = config or HarnessConfig.from_env()
         self.progress = progress
         #: An engine elsewhere gets the images this machine's engine has by copy (:mod:`harness.transfer`),
-        #: takes its locks under its own ID, and no package cache (its address is the remote engine's).
+        #: takes its locks under its own ID, and a package cache of its own.
         self.reach = remote.reach(client, self.config)
         self.source = LocalSource(client, progress)
         #: What names this engine among the things kept on this machine (its locks, a world's values):
@@ -192,10 +192,12 @@ class Images:
             self.engine_name = named or hashlib.sha256(self.reach.url.encode()).hexdigest()[:16]
         self.bases = Bases(client, self.config, progress, self.lock, bootstrapper, copy=self.source.copy)
         self.builder = Builder(client, progress)
-        mode = self.config.package_cache if use_package_cache and self.reach.local else "off"
-        #: The package cache's service is built without a proxy: it is the proxy.
+        mode = self.config.package_cache if use_package_cache else "off"
+        #: The package cache's service is built without a proxy: it is the proxy. One per engine, beside its VPSes.
         service = lambda: self.inner(cache.BASE, "apt-cacher-ng", cache.RECIPE, proxied=False).tag  # noqa: E731
-        self.packages = cache.PackageProxy(client, mode, service, self.lock, progress)
+        self.packages = cache.PackageProxy(
+            client, mode, service, self.lock, progress, self.engine_name, from_here=self.reach.local
+        )
         self._unseeded: set[OsSpec] = set()
 
     def base(self, spec: OsSpec) -> Image:
