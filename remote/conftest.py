@@ -43,7 +43,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from docker.models.networks import Network
 from docker.utils import kwargs_from_env
 
-from harness import Fleet, Images, docker_client, labels
+from harness import Fleet, Images, cache, docker_client, labels
 from harness.identity import Identity
 from harness.spec import OsSpec
 from harness.vps import Vps
@@ -160,14 +160,34 @@ class RemoteHost:
         return client
 
     def leftovers(self) -> list[str]:
-        """Everything labelled by vps-harness on its engine but images: containers, networks, volumes."""
+        """Everything labelled by vps-harness on its engine but images and the package cache's volume (kept
+        for the next run, as on a local engine): containers, networks, volumes."""
         client = self.client()
         try:
             found = {"label": labels.SESSION}
             left = [f"container {c.name}" for c in client.containers.list(all=True, filters=found)]
             left += [f"network {n.name}" for n in client.networks.list(filters=found)]
-            left += [f"volume {v.name}" for v in client.volumes.list(filters=found)]
+            left += [f"volume {v.name}" for v in client.volumes.list(filters=found) if v.name != cache.NAME]
             return left
+        finally:
+            client.close()
+
+    def package_cache_volume(self) -> list[str]:
+        """What its engine's package cache holds: the .deb files on its volume (found by a container of the
+        cache's own image, removed after)."""
+        client = self.client()
+        try:
+            volume = client.volumes.get(cache.NAME)
+            image = client.images.list(filters={"reference": "vps-harness/inner:apt-cacher-ng-*"})
+            assert image, "the engine has its package cache's image"
+            found = client.containers.run(
+                image[0].id,
+                ["find", "/cache", "-name", "*.deb"],
+                volumes={volume.name: {"bind": "/cache", "mode": "ro"}},
+                labels={labels.SESSION: "remote-test"},
+                remove=True,
+            )
+            return found.decode().split()
         finally:
             client.close()
 

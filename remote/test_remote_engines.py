@@ -33,6 +33,8 @@ VPS_TESTS = ("tests/e2e/test_vps.py",)
 SNAPSHOT_TESTS = ("tests/e2e/test_snapshots.py::test_a_copy_has_the_files_engine_and_host_key_but_not_the_processes",)
 #: A flow: the ci-registry world (three DinD VPSes on networks of its own, from snapshots made on that engine).
 FLOW_TEST = ("tests/e2e/test_ci_registry.py::test_without_a_registry_images_travel_over_ssh",)
+#: apt through the engine's own package cache (its service beside the VPSes, its files in the VPS's apt setting).
+CACHE_TEST = ("tests/e2e/test_package_cache.py::test_apt_goes_through_the_cache_and_the_sources_are_the_distributions",)
 
 
 def _passed(run: InnerRun, at_least: int) -> None:
@@ -45,17 +47,18 @@ def test_the_vps_snapshot_and_a_flows_tests_pass_on_a_tcp_engine(
     remote_host: Callable[[str], RemoteHost], inner_pytest: Callable[..., InnerRun]
 ) -> None:
     host = remote_host("tcp-engine")
-    run = inner_pytest(*VPS_TESTS, *FLOW_TEST, *SNAPSHOT_TESTS, env={"DOCKER_HOST": host.tcp_url})
-    _passed(run, 15)
+    run = inner_pytest(*VPS_TESTS, *FLOW_TEST, *SNAPSHOT_TESTS, *CACHE_TEST, env={"DOCKER_HOST": host.tcp_url})
+    _passed(run, 17)
     assert host.leftovers() == []
+    assert host.package_cache_volume(), "the engine's package cache keeps what it fetched, as on a local engine"
 
 
-def test_the_vps_tests_pass_on_an_ssh_engine(
+def test_the_vps_and_a_flows_tests_pass_on_an_ssh_engine(
     remote_host: Callable[[str], RemoteHost], inner_pytest: Callable[..., InnerRun]
 ) -> None:
     host = remote_host("ssh-engine")
-    run = inner_pytest(*VPS_TESTS, env={"DOCKER_HOST": host.ssh_url}, ssh_configs=(host.ssh_config,))
-    _passed(run, 12)
+    run = inner_pytest(*VPS_TESTS, *FLOW_TEST, env={"DOCKER_HOST": host.ssh_url}, ssh_configs=(host.ssh_config,))
+    _passed(run, 15)
     assert host.leftovers() == []
 
 
