@@ -1,10 +1,12 @@
-"""An engine host's OpenSSH client: one master connection per host, shared by everything the harness sends there.
+"""An engine host's OpenSSH client, its connections carried by OpenSSH masters.
 
 An ``ssh://`` engine is reached as the docker CLI reaches it, ``ssh HOST
 docker system dial-stdio`` (the user's ssh_config, agent and known_hosts),
 and a VPS's sshd on that host's loopback through ``ssh -W``. Each would be
-an SSH login (about 0.2 s here); through one OpenSSH master per engine host
-(``ControlMaster``), each is a channel of it.
+an SSH login (about 0.2 s here); through a master (``ControlMaster``), each
+is a channel of it: one master per host for every process's hops, and one
+per process for its API connections (sessions, of which sshd allows
+``MaxSessions`` per connection).
 
 >>> arguments("ssh://root@10.0.0.5:2222")
 ('-l', 'root', '-p', '2222', '10.0.0.5')
@@ -18,6 +20,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -41,20 +44,27 @@ def arguments(url: str) -> tuple[str, ...]:
     return (*login, *port, str(where.hostname))
 
 
-def command(ssh: tuple[str, ...], options: list[str], remote: tuple[str, ...] = (), shared: bool = True) -> list[str]:
+def command(
+    ssh: tuple[str, ...], options: list[str], remote: tuple[str, ...] = (), shared: bool = True, master: str = "%C"
+) -> list[str]:
     """``ssh`` to the host ``ssh`` (:func:`arguments`) with ``options``, running ``remote`` there (if given);
-    ``shared``: through the host's master (its socket in :data:`HOPS`, gone :data:`PERSIST` s after its last use)."""
-    master: list[str] = []
+    ``shared``: through a master of that host (its socket ``master`` in :data:`HOPS`, gone :data:`PERSIST` s
+    after its last use; ``%C`` is OpenSSH's hash of host, port and user: one for every process of this user)."""
+    through: list[str] = []
     if shared:
         HOPS.mkdir(mode=0o700, exist_ok=True)
-        master = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/%C", "-o", f"ControlPersist={PERSIST}"]
-    return ["ssh", *master, *ssh[:-1], *options, "--", ssh[-1], *remote]
+        through = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/{master}", "-o", f"ControlPersist={PERSIST}"]
+    return ["ssh", *through, *ssh[:-1], *options, "--", ssh[-1], *remote]
+
+
+#: Runs ssh with SIGINT ignored (which it keeps): a Ctrl-C in the terminal stops the tests, not the
+#: connections their clean-up goes over; ssh stays in the terminal's process group, so it can still ask.
+_NO_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "ssh"]
 
 
 class DialStdio(urllib3.connection.HTTPConnection):
     """One HTTP connection to an ssh engine: ``docker system dial-stdio`` on its host (as the docker CLI
-    connects), over the host's shared OpenSSH master, on a socket pair, so the pool checks and reuses it
-    as any socket."""
+    connects), over an OpenSSH master, on a socket pair, so the pool checks and reuses it as any socket."""
 
     def __init__(self, command: list[str], seconds: float | None) -> None:
         super().__init__("localhost", timeout=seconds)
@@ -65,9 +75,8 @@ class DialStdio(urllib3.connection.HTTPConnection):
     def connect(self) -> None:
         ours, theirs = socket.socketpair()
         try:
-            # Its own session: a Ctrl-C in the terminal reaches the tests, not the connection they clean up over.
             end = theirs.fileno()
-            self.process = subprocess.Popen(self.command, stdin=end, stdout=end, start_new_session=True)
+            self.process = subprocess.Popen([*_NO_SIGINT, *self.command], stdin=end, stdout=end)
         except BaseException:
             ours.close()
             raise
@@ -78,15 +87,12 @@ class DialStdio(urllib3.connection.HTTPConnection):
         self.sock = sock
 
     def close(self) -> None:
+        """Close this end; ssh ends when its other end has (an answer's body may still be read from it: http.client
+        hands a connection that will close to its response), and is reaped then."""
         super().close()
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            threading.Thread(target=process.wait, name="vps-harness-dial-stdio", daemon=True).start()
 
 
 class _Channel(socket.socket):
@@ -109,20 +115,25 @@ class _DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
 
 
 class SharedSshAdapter(BaseHTTPAdapter):
-    """An ssh engine's API for docker-py: pooled connections over one OpenSSH master per engine host.
+    """An ssh engine's API for docker-py: pooled connections over an OpenSSH master.
 
     docker-py's own (``use_ssh_client``) makes a new pool for every request,
     so every API call is a new SSH login (docker/docker-py #2966, open; PRs
     #2970 and #3174 unmerged): about 0.2 s each here, seven of them per VPS
     start. Here a connection is kept and reused as over a Unix socket, and a
-    new one is a channel of the master the harness's hops already share.
+    new one is a session of this process's master of that host: one login per
+    process. Each API connection is a session, and sshd takes
+    ``MaxSessions`` (10 by default) per connection, so each process has a
+    master of its own (the ``ssh -W`` hops, channels that limit does not
+    count, share one for every process).
     """
 
     def __init__(self, ssh_host: str, seconds: float | None, max_pool_size: int = 10) -> None:
         super().__init__()
         #: What docker-py's adapter names its engine by (``engine_key``, ``engine_url``): ``[USER@]HOST[:PORT]``.
         self.ssh_host = ssh_host
-        dial = command(arguments(f"ssh://{ssh_host}"), [], ("docker", "system", "dial-stdio"))
+        api = f"%C-api-{os.getpid()}"
+        dial = command(arguments(f"ssh://{ssh_host}"), [], ("docker", "system", "dial-stdio"), master=api)
         self.pool = _DialStdioPool(dial, seconds, max_pool_size)
 
     def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def]
