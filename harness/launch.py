@@ -76,15 +76,17 @@ CARRIED = {
 UNPACK = "\n".join(
     [
         "set -eu",
-        "umask 077",
-        f"mkdir -p {SECRETS_MOUNT}",
+        "(",
+        "    umask 077",
+        f"    mkdir -p {SECRETS_MOUNT}",
         *(
-            f'printf %s "${{{variable}-}}" >{SECRETS_MOUNT}/{name}'
+            f'    printf %s "${{{variable}-}}" >{SECRETS_MOUNT}/{name}'
             for name, variable in CARRIED.items()
             if name != "apt-proxy.conf"
         ),
+        ")",
         'if [ -n "${VPS_HARNESS_APT_PROXY-}" ]; then',
-        f'    (umask 022; printf %s "$VPS_HARNESS_APT_PROXY" >{cache.APT_CONF})',
+        f'    printf %s "$VPS_HARNESS_APT_PROXY" >{cache.APT_CONF}',
         "else",
         f"    rm -f {cache.APT_CONF}",
         "fi",
@@ -385,12 +387,17 @@ def carry(options: dict[str, Any], staged: Path) -> None:
 
 def uncarried(config: dict[str, Any]) -> dict[str, Any]:
     """What ``docker commit`` of a container with ``config`` (its ``Config``) must be told so the image keeps
-    none of what :func:`carry` gave it: the variables emptied (the engine's merge keeps any a commit does not
-    name) and the init as its command. Nothing for a container that carries nothing."""
+    none of what :func:`carry` gave it (whichever harness version made it): every carried variable it has,
+    emptied (the engine's merge keeps any a commit does not name), and the init, not the unpacking, as its
+    command (VPS images have no entrypoint for a new command to be handed to). Nothing for a container that
+    carries nothing."""
+    carried = sorted({entry.partition("=")[0] for entry in config.get("Env") or []} & set(CARRIED.values()))
     command = list(config.get("Cmd") or [])
-    if command[:3] != ["/bin/sh", "-c", UNPACK]:
-        return {}
-    return {"Env": [f"{variable}=" for variable in CARRIED.values()], "Cmd": command[4:]}
+    unpacks = command[:2] == ["/bin/sh", "-c"] and command[3:4] == ["vps-harness"]
+    conf: dict[str, Any] = {"Env": [f"{variable}=" for variable in carried]} if carried else {}
+    if unpacks:
+        conf["Cmd"] = command[4:]
+    return conf
 
 
 def _create_and_start(client: docker.DockerClient, tag: str, create: dict[str, Any], want: VpsWant) -> Container:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from harness import cache
 from harness.config import HarnessConfig
 from harness.errors import ConfigError, HarnessError
-from harness.launch import host_socket
+from harness.launch import CARRIED, INIT_COMMANDS, SECRETS_MOUNT, carry, host_socket, run_options, uncarried
 from harness.remote import parse
 from harness.state import RunSettings
 
@@ -54,3 +60,62 @@ def test_workers_take_the_engines_in_turn() -> None:
     assert [settings.engine(f"gw{n}") for n in range(4)] == ["tcp://a:2375", "tcp://b:2375"] * 2
     assert settings.engine("master") == "tcp://a:2375"
     assert RunSettings((), False, "s").engine("gw1") == ""
+
+
+TRICKY = (
+    "-----BEGIN KEY-----\nline with $HOME, `date`, 'single' \"double\" %s \\n and a backslash\\\n-----END KEY-----\n"
+)
+
+
+def test_carried_files_are_unpacked_byte_for_byte_and_the_init_gets_a_servers_environment(tmp_path: Path) -> None:
+    """UNPACK, run by sh with its paths moved under tmp_path: each file exactly as staged (newlines, quotes,
+    ``$``, ``%``, backslashes), the keys 0600 in a 0700 directory, an empty variable an empty file, and the
+    init run with none of the variables and the umask it was started with."""
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    for name, text in {"ssh_host_ed25519_key": TRICKY, "authorized_keys": "ssh-ed25519 AAAA k\n"}.items():
+        (staged / name).write_text(text)
+    (staged / "apt-proxy.conf").write_text('Acquire::http::Proxy "http://10.0.0.2:3142";\n')
+    options = run_options("sshd")
+    carry(options, staged)
+    assert options["command"][:2] == ["/bin/sh", "-c"] and options["command"][3:] == [
+        "vps-harness",
+        *INIT_COMMANDS["sshd"],
+    ]
+    run, apt = tmp_path / "run", tmp_path / "apt.conf"
+    script = options["command"][2].replace(SECRETS_MOUNT, str(run)).replace(cache.APT_CONF, str(apt))
+    init = ["sh", "-c", "umask; env"]
+    done = subprocess.run(
+        ["sh", "-c", script, "vps-harness", *init],
+        env={"PATH": os.environ["PATH"], **options["environment"]},
+        capture_output=True,
+        text=True,
+        umask=0o022,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (run / "ssh_host_ed25519_key").read_text() == TRICKY
+    assert (run / "authorized_keys").read_text() == "ssh-ed25519 AAAA k\n"
+    assert (run / "units").read_text() == "" and (run / "ssh_host_ed25519_key.pub").read_text() == ""
+    assert apt.read_text() == 'Acquire::http::Proxy "http://10.0.0.2:3142";\n'
+    assert stat.S_IMODE(run.stat().st_mode) == 0o700 and stat.S_IMODE((run / "authorized_keys").stat().st_mode) == 0o600
+    assert done.stdout.splitlines()[0] == "0022" and "VPS_HARNESS" not in done.stdout
+    (staged / "apt-proxy.conf").unlink()
+    again = run_options("sshd")
+    carry(again, staged)
+    subprocess.run(
+        ["sh", "-c", script, "vps-harness", "true"],
+        env={"PATH": os.environ["PATH"], **again["environment"]},
+        check=True,
+    )
+    assert not apt.exists(), "a start without the package cache removes a stale setting"
+
+
+def test_a_commit_keeps_none_of_the_carried_files_and_the_init_as_its_command(tmp_path: Path) -> None:
+    (tmp_path / "authorized_keys").write_text("ssh-ed25519 AAAA k\n")
+    options = run_options("systemd")
+    carry(options, tmp_path)
+    config = {"Env": [f"{k}={v}" for k, v in options["environment"].items()], "Cmd": options["command"]}
+    conf = uncarried(config)
+    assert conf["Cmd"] == INIT_COMMANDS["systemd"]
+    assert sorted(conf["Env"]) == sorted(f"{variable}=" for variable in CARRIED.values())
+    assert uncarried({"Env": ["TERM=dumb"], "Cmd": INIT_COMMANDS["systemd"]}) == {}, "a bind-mount VPS carries nothing"
