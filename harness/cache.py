@@ -145,7 +145,8 @@ def _start(client: docker.DockerClient, image_tag: str, mode: str, name: str, ow
     return container
 
 
-#: Asks the service for its report from inside its container (bash's /dev/tcp); prints the status line.
+#: Asks the service for its report from inside its container (bash's /dev/tcp; under ``timeout``, which
+#: also ends a service that takes the request and never answers); prints the status line.
 _ASK_INSIDE = (
     f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET /acng-report.html HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3"
 )
@@ -157,7 +158,8 @@ def _wait_answers(container: Container, url: str, from_here: bool = True) -> Non
 
     def answers() -> bool:  # a refused connection counts as "not yet"
         if not from_here:
-            said = container.exec_run(["bash", "-c", _ASK_INSIDE]).output.decode(errors="replace").split()
+            asked = ["timeout", "5", "bash", "-c", _ASK_INSIDE]
+            said = container.exec_run(asked).output.decode(errors="replace").split()
             return len(said) > 1 and said[1].isdigit() and int(said[1]) < 500
         return direct.get(f"{url}/acng-report.html", timeout=2).status_code < 500
 
