@@ -14,6 +14,8 @@ what such an engine says instead of a socket VPS.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import docker_client
+from harness import docker_client, remote
 from harness.errors import EngineUnavailable, HarnessError
 from harness.spec import OsSpec
 from remote.conftest import InnerRun, RemoteHost, fleet_on
@@ -96,6 +98,31 @@ def test_a_vps_on_a_tls_engine_is_reached_as_the_docker_cli_reaches_the_engine(
     monkeypatch.delenv("DOCKER_TLS_VERIFY")
     with pytest.raises(EngineUnavailable, match=rf"no Docker engine answers at {host.tcp_url}"):
         docker_client()  # plain HTTP to its TLS port: refused
+
+
+def test_the_current_docker_context_names_the_engine(
+    remote_host: Callable[..., RemoteHost], vps_os: OsSpec, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``docker context create`` and ``docker context use``, as a user switches engines with the CLI, and no
+    DOCKER_HOST: the harness drives the engine the context names."""
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        pytest.skip("no docker CLI on PATH to create the context with (`docker context create`)")
+    host = remote_host("context-engine")
+    config = tmp_path / "docker-config"
+    environment = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"} | {"DOCKER_CONFIG": str(config)}
+    create = ["context", "create", "build-1", "--docker", f"host={host.tcp_url}"]
+    for command in (create, ["context", "use", "build-1"]):
+        done = subprocess.run([docker_cli, *command], env=environment, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    with fleet_on() as fleet:
+        assert remote.engine_url(fleet.client) == host.tcp_url
+        vps = fleet.vps(vps_os, name="in-context")
+        assert vps.route.address == host.vps.ip  # published on the context's engine host
+        assert vps.run("hostname").stdout == "in-context\n"
+    assert host.leftovers() == []
 
 
 def test_a_socket_vps_on_an_engine_elsewhere_is_refused_by_name(
