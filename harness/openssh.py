@@ -16,6 +16,7 @@ per process for its API connections (sessions, of which sshd allows
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -45,15 +46,21 @@ def arguments(url: str) -> tuple[str, ...]:
 
 
 def command(
-    ssh: tuple[str, ...], options: list[str], remote: tuple[str, ...] = (), shared: bool = True, master: str = "%C"
+    ssh: tuple[str, ...], options: list[str], remote: tuple[str, ...] = (), shared: bool = True, master: str = ""
 ) -> list[str]:
     """``ssh`` to the host ``ssh`` (:func:`arguments`) with ``options``, running ``remote`` there (if given);
-    ``shared``: through a master of that host (its socket ``master`` in :data:`HOPS`, gone :data:`PERSIST` s
-    after its last use; ``%C`` is OpenSSH's hash of host, port and user: one for every process of this user)."""
+    ``shared``: through a master of that host, its socket in :data:`HOPS` (gone :data:`PERSIST` s after its
+    last use): one for every process of this user, or ``master`` names one more (a process's own).
+
+    The socket is named by a short hash of ``ssh``, not OpenSSH's ``%C`` (40
+    characters): a Unix socket's path has at most 104 bytes on macOS, whose
+    ``$TMPDIR`` alone is about 50, and ssh refuses a longer ``ControlPath``.
+    """
     through: list[str] = []
     if shared:
         HOPS.mkdir(mode=0o700, exist_ok=True)
-        through = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/{master}", "-o", f"ControlPersist={PERSIST}"]
+        name = hashlib.sha256("\0".join(ssh).encode()).hexdigest()[:12] + (f"-{master}" if master else "")
+        through = ["-o", "ControlMaster=auto", "-o", f"ControlPath={HOPS}/{name}", "-o", f"ControlPersist={PERSIST}"]
     return ["ssh", *through, *ssh[:-1], *options, "--", ssh[-1], *remote]
 
 
@@ -132,7 +139,7 @@ class SharedSshAdapter(BaseHTTPAdapter):
         super().__init__()
         #: What docker-py's adapter names its engine by (``engine_key``, ``engine_url``): ``[USER@]HOST[:PORT]``.
         self.ssh_host = ssh_host
-        api = f"%C-api-{os.getpid()}"
+        api = f"api-{os.getpid()}"
         dial = command(arguments(f"ssh://{ssh_host}"), [], ("docker", "system", "dial-stdio"), master=api)
         self.pool = _DialStdioPool(dial, seconds, max_pool_size)
 

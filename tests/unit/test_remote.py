@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cache
+from harness import cache, openssh
 from harness.config import HarnessConfig
 from harness.errors import ConfigError, HarnessError
 from harness.launch import CARRIED, INIT_COMMANDS, SECRETS_MOUNT, carry, host_socket, run_options, uncarried
@@ -119,3 +119,26 @@ def test_a_commit_keeps_none_of_the_carried_files_and_the_init_as_its_command(tm
     assert conf["Cmd"] == INIT_COMMANDS["systemd"]
     assert sorted(conf["Env"]) == sorted(f"{variable}=" for variable in CARRIED.values())
     assert uncarried({"Env": ["TERM=dumb"], "Cmd": INIT_COMMANDS["systemd"]}) == {}, "a bind-mount VPS carries nothing"
+
+
+def test_an_ssh_masters_socket_path_fits_a_unix_socket_under_a_long_tmpdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS: $TMPDIR is about 50 bytes, a Unix socket's path at most 104 (OpenSSH refuses a longer ControlPath)."""
+    hops = tmp_path / ("T" * max(1, 69 - len(str(tmp_path))))  # a 70-byte folder: macOS's $TMPDIR and ours
+    monkeypatch.setattr(openssh, "HOPS", hops)
+    ssh = openssh.arguments("ssh://builder@build-1.example.internal:2222")
+    for master in ("", "api-4194304"):
+        line = openssh.command(ssh, ["-W", "127.0.0.1:22"], master=master)
+        path = next(option.removeprefix("ControlPath=") for option in line if option.startswith("ControlPath="))
+        assert path.startswith(str(hops)) and len(path.encode()) < 104, path
+    assert openssh.command(ssh, [], master="api-1") != openssh.command(ssh, [], master="api-2")
+    assert openssh.command(ssh, [], shared=False) == [
+        "ssh",
+        "-l",
+        "builder",
+        "-p",
+        "2222",
+        "--",
+        "build-1.example.internal",
+    ]
