@@ -29,7 +29,8 @@ def docker_client(config: HarnessConfig | None = None, url: str = "") -> docker.
     socket. ``ssh://`` engines are reached with the OpenSSH client, as the
     CLI does (docker-py's ``use_ssh_client``; testcontainers-python #993), so
     the user's ssh_config, agent and known_hosts apply; its connections are
-    kept and share one OpenSSH master (:class:`~harness.openssh.SharedSshAdapter`).
+    kept, as sessions of one OpenSSH master per process
+    (:class:`~harness.openssh.SharedSshAdapter`).
 
     >>> client = docker_client()  # doctest: +SKIP
     """
