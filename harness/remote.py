@@ -95,11 +95,7 @@ class Reach:
         """
         if not self.ssh:
             return ""
-        return shlex.join(self.ssh_command(["-W", f"{host}:{port}"], shared=shared))
-
-    def ssh_command(self, options: list[str], remote: tuple[str, ...] = (), shared: bool = True) -> list[str]:
-        """``ssh`` to the engine host with ``options``, running ``remote`` there (see :func:`openssh.command`)."""
-        return openssh.command(self.ssh, options, remote, shared)
+        return shlex.join(openssh.command(self.ssh, ["-W", f"{host}:{port}"], shared=shared))
 
     def channel(self, host: str, port: int) -> Hop:
         """A byte stream to ``host:port`` as the engine host sees it, carried by its SSH (``ssh -W``)."""

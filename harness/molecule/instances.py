@@ -160,7 +160,7 @@ class Scenario:
                     started[p.name] = fleet.restore(snap, **placement)
                     restored.append(p.name)
                 else:
-                    plain.append(VpsWant.of(p.want, **{"networks": placement["networks"]}))
+                    plain.append(VpsWant.of(p.want, networks=placement["networks"]))
             for vps in fleet.start(*plain):
                 started[vps.name] = vps
             for p in chosen:
