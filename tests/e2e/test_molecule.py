@@ -2,8 +2,11 @@
 
 The role (``roles/webstack``: a package, a user, a template, a service
 enabled) is copied out of this repository first, as a user's would stand,
-and each run gets a Molecule cache of its own, so runs on two OSes (or two
-scenarios) at once share nothing. ``VPS_OS`` picks the platforms' OS in
+and each run gets a Molecule cache and an ``ANSIBLE_HOME`` of its own, so
+runs on two OSes (or two scenarios) at once share nothing. Molecule's prerun
+links the role into the first roles path, ``~/.ansible/roles`` by default:
+two runs that start at once would both make that link, and the second fails
+with ``FileExistsError`` (seen in CI). ``VPS_OS`` picks the platforms' OS in
 ``molecule.yml`` (``os: ${VPS_OS:-debian:12}``).
 """
 
@@ -35,6 +38,7 @@ class Role:
 
     def __init__(self, folder: Path, spec: OsSpec) -> None:
         self.path = folder / "webstack"
+        self.runs = 0
         shutil.copytree(ROLE, self.path)
         self.env = clean_env(
             PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
@@ -46,10 +50,12 @@ class Role:
         )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
+        self.runs += 1
+        home = self.path.parent / f"ansible-home-{self.runs}"  # its roles link, ControlPath and tmp
         return subprocess.Popen(
             ["molecule", *args],
             cwd=self.path,
-            env=self.env,
+            env={**self.env, "ANSIBLE_HOME": str(home)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
