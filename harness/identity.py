@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from filelock import FileLock
+
 from harness.labels import PREFIX
 from harness.ssh import KeyPair
 
@@ -49,8 +51,12 @@ class Identity:
         """The key kept in ``directory``, made (with the directory, 0700) on first use."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = directory / KEY_NAME
-        if not path.exists():
-            KeyPair.generate(comment).save(path)
+        if not path.exists():  # two CLI runs at once on a fresh machine: one makes it, the other waits
+            with FileLock(str(directory / f"{KEY_NAME}.lock")):
+                if not path.exists():
+                    key = KeyPair.generate(comment)
+                    _write(path.with_name(f"{KEY_NAME}.pub"), key.public + "\n")
+                    _write(path, key.private)  # whole, and last: once it is there, so is the pair
         return cls(directory, KeyPair.load(path))
 
     @property
