@@ -12,6 +12,7 @@ with ``FileExistsError`` (seen in CI). ``VPS_OS`` picks the platforms' OS in
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -25,6 +26,8 @@ import pytest
 
 from harness import labels
 from harness.config import HarnessConfig
+from harness.molecule.instances import Platform, snapshot_key
+from harness.snapshot import Snapshot
 from harness.spec import OsSpec
 from tests.e2e.environment import clean_env
 
@@ -126,15 +129,19 @@ def test_a_converged_snapshot_is_kept_and_a_later_create_starts_from_it(
     # A role of this run's own (the snapshot key counts every file of the role): its first run converges.
     (copy.path / "defaults").mkdir()
     (copy.path / "defaults" / "main.yml").write_text(f"webstack_run: {uuid.uuid4().hex}\n")
-    mine = f"vps-harness/snapshot:{vps_os.id}-web-"
-    before = {image.id for image in vps_engine.images.list(filters={"label": f"{labels.IMAGE_KIND}=snapshot"})}
+    # The tag its snapshot gets, by the driver's own key (not a tag prefix: other tests, at once on
+    # the other worker, keep snapshots of VPSes named web on this OS too).
+    web = Platform.of({"name": "web", "os": str(vps_os)})
+    mine = Snapshot.tag_for(vps_os, "web", snapshot_key(web, copy.path, copy.path / "molecule" / "snapshot", []))
+    assert Snapshot.find(vps_engine, mine) is None
     try:
         first = copy.run("test", "-s", "snapshot")
+        kept = Snapshot.find(vps_engine, mine)
         second = copy.run("test", "-s", "snapshot")
     finally:  # the snapshot of this run's role: no later run has that role
-        for image in vps_engine.images.list(filters={"label": f"{labels.IMAGE_KIND}=snapshot"}):
-            if image.id not in before and any(tag.startswith(mine) for tag in image.tags):
-                vps_engine.images.remove(image.id, force=True)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            vps_engine.images.remove(mine, force=True)
+    assert kept is not None, f"the first run kept its converged web as {mine}"
     assert "1 passed" in first and "1 passed" in second
     assert "kept the converged web as snapshots" in first, first[-4000:]
     assert "web from converged snapshots" in second, second[-4000:]

@@ -71,9 +71,10 @@ class FakeEngine:
         (self.api.items if kind == "images" else getattr(self, kind).items).append(resource)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dead_pid() -> int:
-    """The pid of a process that has exited (and was reaped)."""
+    """The pid of a process that has exited (and was reaped); new for each test, so the suite's other
+    processes have little time to be given it again (pid_max may be 32768)."""
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
