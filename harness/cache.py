@@ -248,7 +248,7 @@ class PackageProxy:
     ) -> None:
         self.client = client
         self.mode = mode
-        self.engine_name = engine_name
+        self.users_file = users(engine_name)
         self.from_here = from_here
         self._service_image = service_image
         self._lock = lock
@@ -264,7 +264,7 @@ class PackageProxy:
         with self._guard:
             if self._url is None:
                 with self._lock("package-cache", "package cache"):
-                    self._user = use(users(self.engine_name))
+                    self._user = use(self.users_file)
                     self._url = ensure(self.client, self._service_image(), self.mode, from_here=self.from_here)
                 self._progress(f"package cache: {self._url} ({self.mode})")
             return self._url
@@ -274,6 +274,6 @@ class PackageProxy:
         with self._guard:
             if self._user is None:
                 return
-            done(self._user, self.client, users(self.engine_name))
+            done(self._user, self.client, self.users_file)
             self._user = None
             self._url = None

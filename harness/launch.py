@@ -94,6 +94,8 @@ UNPACK = "\n".join(
         'exec "$@"',
     ]
 )
+#: What :func:`carry` puts before the init's command (``$0`` names the unpacking in ``ps``).
+_UNPACKING = ["/bin/sh", "-c", UNPACK, "vps-harness"]
 
 
 def run_options(init: Init, cgroup_version: int = 1, all_caps_are_its_own: bool = False) -> dict[str, Any]:
@@ -382,7 +384,7 @@ def carry(options: dict[str, Any], staged: Path) -> None:
         path = staged / name
         environment[variable] = path.read_text() if path.is_file() else ""
     options["environment"] = environment
-    options["command"] = ["/bin/sh", "-c", UNPACK, "vps-harness", *options["command"]]
+    options["command"] = [*_UNPACKING, *options["command"]]
 
 
 def uncarried(config: dict[str, Any]) -> dict[str, Any]:
@@ -393,10 +395,11 @@ def uncarried(config: dict[str, Any]) -> dict[str, Any]:
     carries nothing."""
     carried = sorted({entry.partition("=")[0] for entry in config.get("Env") or []} & set(CARRIED.values()))
     command = list(config.get("Cmd") or [])
-    unpacks = command[:2] == ["/bin/sh", "-c"] and command[3:4] == ["vps-harness"]
+    # Not UNPACK's text itself: an older harness's unpacking is the same shape.
+    unpacks = command[:2] == _UNPACKING[:2] and command[3:4] == _UNPACKING[3:]
     conf: dict[str, Any] = {"Env": [f"{variable}=" for variable in carried]} if carried else {}
     if unpacks:
-        conf["Cmd"] = command[4:]
+        conf["Cmd"] = command[len(_UNPACKING) :]
     return conf
 
 
